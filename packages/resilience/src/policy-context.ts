@@ -12,6 +12,8 @@ export interface PolicyContext {
   readonly deadline?: Deadline | undefined;
   /** 1 for the first call, 2 for the first retry, … (set by retry and hedging). */
   readonly attempt?: number | undefined;
+  /** A key for keyed policies: the stale-cache entry of a fallback, the partition of a keyed bulkhead or rate limiter. */
+  readonly key?: string | undefined;
 }
 
 /** An operation protected by a policy. It receives the context it should honour. */
