@@ -24,7 +24,11 @@ export function runWorker<T>(script: string, args: readonly string[], timeoutMs 
  * Measures `op` for at least `minMs` (after `warmupMs` of warm-up), in batches, and returns ns per
  * call. `op(n)` must perform n calls.
  */
-export async function timeLoop(op: (n: number) => Promise<void>, minMs: number, warmupMs: number): Promise<number> {
+export async function timeLoop(
+  op: (n: number) => Promise<void>,
+  minMs: number,
+  warmupMs: number,
+): Promise<number> {
   const batch = 10_000;
   const warmEnd = performance.now() + warmupMs;
   while (performance.now() < warmEnd) await op(batch);

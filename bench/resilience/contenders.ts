@@ -1,19 +1,19 @@
 // The contenders of the resilience benchmark, each configured as close to the others as its API allows.
 import {
-  bulkhead as flotillaBulkhead,
   circuitBreaker as flotillaBreaker,
+  bulkhead as flotillaBulkhead,
   pipeline as flotillaPipeline,
   retry as flotillaRetry,
   timeout as flotillaTimeout,
 } from "@flotilla/resilience";
 import {
-  bulkhead as cockatielBulkhead,
-  circuitBreaker as cockatielBreaker,
   ConsecutiveBreaker,
-  handleAll,
+  circuitBreaker as cockatielBreaker,
+  bulkhead as cockatielBulkhead,
   retry as cockatielRetry,
-  TimeoutStrategy,
   timeout as cockatielTimeout,
+  handleAll,
+  TimeoutStrategy,
   wrap,
 } from "cockatiel";
 import Opossum from "opossum";
@@ -59,7 +59,10 @@ function breakerRunner(contender: Exclude<Contender, "bare">, op: () => Promise<
       return (fn) => breaker.execute(fn);
     }
     case "cockatiel": {
-      const breaker = cockatielBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) });
+      const breaker = cockatielBreaker(handleAll, {
+        halfOpenAfter: 10_000,
+        breaker: new ConsecutiveBreaker(5),
+      });
       return (fn) => breaker.execute(fn);
     }
     case "opossum": {

@@ -39,8 +39,11 @@ for (let sample = 1; sample <= settings.samples; sample++) {
 
 const heap: Partial<Record<Contender, number>> = {};
 for (const contender of lineup.breaker) {
-  heap[contender] = runWorker<{ heapGrowthMb: number }>(worker, ["heap", contender, String(settings.heapCalls)])
-    .heapGrowthMb;
+  heap[contender] = runWorker<{ heapGrowthMb: number }>(worker, [
+    "heap",
+    contender,
+    String(settings.heapCalls),
+  ]).heapGrowthMb;
 }
 
 const stat = (s: Scenario, c: Contender): Summary => summarise(raw.get(key(s, c))!);
@@ -111,5 +114,6 @@ const report = [
 ].join("\n");
 
 console.log(report);
-if (!quick) writeFileSync(join(here, "RESULTS.md"), `${report}\n\`\`\`json\n${JSON.stringify(result)}\n\`\`\`\n`);
+if (!quick)
+  writeFileSync(join(here, "RESULTS.md"), `${report}\n\`\`\`json\n${JSON.stringify(result)}\n\`\`\`\n`);
 console.log(JSON.stringify(result));

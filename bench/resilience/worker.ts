@@ -1,7 +1,8 @@
 // One sample of one contender in a fresh process: `node worker.ts <scenario> <contender> <minMs> <warmupMs>`
 // prints {"nsPerOp": …}; `node worker.ts heap <contender> <calls>` prints {"heapGrowthMb": …}.
-import { type Contender, makeRunner, type Scenario, waveSize } from "./contenders.ts";
+
 import { timeLoop } from "../lib/worker-runner.ts";
+import { type Contender, makeRunner, type Scenario, waveSize } from "./contenders.ts";
 
 const [scenario, contender, a, b] = process.argv.slice(2) as [Scenario | "heap", Contender, string, string];
 const op = async (): Promise<number> => 1;

@@ -17,7 +17,7 @@ export class Deadline {
   /** Milliseconds left, never negative. */
   remaining(): number {
     const left = this.at - this.#clock.now();
-    return left > 0 ? left : 0;
+    return Math.max(left, 0);
   }
 
   /** True once no time is left. */

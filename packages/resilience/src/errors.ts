@@ -8,11 +8,13 @@ const kFlotillaError = Symbol.for("flotilla.error");
 /** The stable error codes of `@flotilla/resilience`. */
 export const ErrorCode = {
   BreakerOpen: "FLT_BREAKER_OPEN",
+  BreakerIllegalTransition: "FLT_BREAKER_ILLEGAL_TRANSITION",
   Timeout: "FLT_TIMEOUT",
   BulkheadFull: "FLT_BULKHEAD_FULL",
   BulkheadQueueTimeout: "FLT_BULKHEAD_QUEUE_TIMEOUT",
   RateLimited: "FLT_RATE_LIMITED",
   DeadlineExceeded: "FLT_DEADLINE_EXCEEDED",
+  HedgeLost: "FLT_HEDGE_LOST",
   ConfigInvalid: "FLT_CONFIG_INVALID",
 } as const;
 
@@ -68,6 +70,30 @@ export class BreakerOpenError extends FlotillaError {
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return hasCode(value, ErrorCode.BreakerOpen);
+  }
+}
+
+/**
+ * Thrown by a manual transition that Resilience4j does not allow: `CLOSED` → `HALF_OPEN`, and
+ * `METRICS_ONLY` → `OPEN` or `HALF_OPEN`.
+ */
+export class IllegalStateTransitionError extends FlotillaError {
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** The state the breaker was in. */
+  readonly from: string;
+  /** The state that was asked for. */
+  readonly to: string;
+
+  constructor(breaker: string, from: string, to: string) {
+    super(ErrorCode.BreakerIllegalTransition, `circuit breaker "${breaker}" cannot go from ${from} to ${to}`);
+    this.breaker = breaker;
+    this.from = from;
+    this.to = to;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasCode(value, ErrorCode.BreakerIllegalTransition);
   }
 }
 

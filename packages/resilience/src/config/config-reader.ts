@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "../clock.js";
 import { type Duration, parseDuration } from "../duration.js";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 
@@ -155,6 +156,24 @@ export class ConfigReader {
       return fallback;
     }
     return value as T;
+  }
+
+  /** Reads the `clock` option: a {@link Clock}, or the system clock when absent. */
+  clock(obj: Record<string, unknown>, key: string, path: string): Clock {
+    const value = obj[key];
+    if (value === undefined) return systemClock;
+    const clock = value as Partial<Clock> | null;
+    if (
+      typeof clock !== "object" ||
+      clock === null ||
+      typeof clock.now !== "function" ||
+      typeof clock.setTimeout !== "function" ||
+      typeof clock.clearTimeout !== "function"
+    ) {
+      this.issue(join(path, key), "expected a Clock with now(), setTimeout() and clearTimeout()");
+      return systemClock;
+    }
+    return clock as Clock;
   }
 
   /** Reads an optional function-valued option (predicates, backoff functions). */
