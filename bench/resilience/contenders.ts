@@ -13,6 +13,7 @@ import {
   retry as cockatielRetry,
   timeout as cockatielTimeout,
   handleAll,
+  SamplingBreaker,
   TimeoutStrategy,
   wrap,
 } from "cockatiel";
@@ -21,12 +22,13 @@ import Opossum from "opossum";
 /** Something that runs `fn` under a policy. */
 export type Runner = (fn: () => Promise<number>) => Promise<number>;
 
-export type Scenario = "breaker" | "pipeline" | "bulkhead" | "bulkhead_queue";
+export type Scenario = "breaker" | "breaker_timed" | "pipeline" | "bulkhead" | "bulkhead_queue";
 export type Contender = "bare" | "flotilla" | "cockatiel" | "opossum";
 
 /** Which contenders take part in which scenario (opossum has no retry pipeline). */
 export const lineup: Record<Scenario, readonly Contender[]> = {
   breaker: ["bare", "flotilla", "cockatiel", "opossum"],
+  breaker_timed: ["bare", "flotilla", "cockatiel", "opossum"],
   pipeline: ["bare", "flotilla", "cockatiel"],
   bulkhead: ["bare", "flotilla", "cockatiel", "opossum"],
   bulkhead_queue: ["bare", "flotilla", "cockatiel"],
@@ -43,6 +45,8 @@ export function makeRunner(scenario: Scenario, contender: Contender, op: () => P
   switch (scenario) {
     case "breaker":
       return breakerRunner(contender, op);
+    case "breaker_timed":
+      return timedBreakerRunner(contender, op);
     case "pipeline":
       return pipelineRunner(contender);
     case "bulkhead":
@@ -54,8 +58,9 @@ export function makeRunner(scenario: Scenario, contender: Contender, op: () => P
 function breakerRunner(contender: Exclude<Contender, "bare">, op: () => Promise<number>): Runner {
   switch (contender) {
     case "flotilla": {
-      // Resilience4j defaults: COUNT_BASED window of 100, 50 % failure rate, slow calls over 60 s.
-      const breaker = flotillaBreaker({ name: "bench" });
+      // COUNT_BASED window of 100 at 50 % failures, without slow-call timing: like cockatiel's
+      // ConsecutiveBreaker, it measures no durations.
+      const breaker = flotillaBreaker({ name: "bench", slowCallDurationThreshold: Number.POSITIVE_INFINITY });
       return (fn) => breaker.execute(fn);
     }
     case "cockatiel": {
@@ -73,12 +78,31 @@ function breakerRunner(contender: Exclude<Contender, "bare">, op: () => Promise<
   }
 }
 
+/** Breakers that time every call: Resilience4j's defaults (slow calls over 60 s) against cockatiel's SamplingBreaker. */
+function timedBreakerRunner(contender: Exclude<Contender, "bare">, op: () => Promise<number>): Runner {
+  switch (contender) {
+    case "flotilla": {
+      const breaker = flotillaBreaker({ name: "bench" });
+      return (fn) => breaker.execute(fn);
+    }
+    case "cockatiel": {
+      const breaker = cockatielBreaker(handleAll, {
+        halfOpenAfter: 10_000,
+        breaker: new SamplingBreaker({ threshold: 0.5, duration: 10_000, minimumRps: 5 }),
+      });
+      return (fn) => breaker.execute(fn);
+    }
+    case "opossum":
+      return breakerRunner("opossum", op);
+  }
+}
+
 function pipelineRunner(contender: "flotilla" | "cockatiel" | "opossum"): Runner {
   switch (contender) {
     case "flotilla": {
       const policy = flotillaPipeline(
         flotillaRetry({ maxAttempts: 3 }),
-        flotillaBreaker({ name: "bench" }),
+        flotillaBreaker({ name: "bench", slowCallDurationThreshold: Number.POSITIVE_INFINITY }),
         flotillaTimeout({ duration: 1000 }),
       );
       return (fn) => policy.execute(fn);

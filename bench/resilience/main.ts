@@ -94,12 +94,15 @@ const result = {
   ratios: {
     breaker_vs_cockatiel: ratio(med("breaker", "cockatiel"), med("breaker", "flotilla")),
     breaker_vs_opossum: ratio(med("breaker", "opossum"), med("breaker", "flotilla")),
+    breaker_timed_vs_cockatiel: ratio(med("breaker_timed", "cockatiel"), med("breaker_timed", "flotilla")),
+    breaker_timed_vs_opossum: ratio(med("breaker_timed", "opossum"), med("breaker_timed", "flotilla")),
     pipeline_vs_cockatiel: ratio(med("pipeline", "cockatiel"), med("pipeline", "flotilla")),
     bulkhead_vs_cockatiel: ratio(med("bulkhead", "cockatiel"), med("bulkhead", "flotilla")),
     bulkhead_vs_opossum: ratio(med("bulkhead", "opossum"), med("bulkhead", "flotilla")),
     bulkhead_queue_vs_cockatiel: ratio(med("bulkhead_queue", "cockatiel"), med("bulkhead_queue", "flotilla")),
     // As the issue defines it: our cost ÷ the bare call (smaller is better, target ≤ 2.5).
     breaker_vs_bare: round(med("breaker", "flotilla") / med("breaker", "bare")),
+    breaker_timed_vs_bare: round(med("breaker_timed", "flotilla") / med("breaker_timed", "bare")),
     heap_growth_mb: round(heap.flotilla!),
   },
 };
