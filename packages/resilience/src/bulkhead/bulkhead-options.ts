@@ -1,7 +1,6 @@
 import type { Clock } from "../clock.js";
 import { type ConfigReader, join } from "../config/config-reader.js";
 import type { Duration } from "../duration.js";
-import { readClock } from "../timeout/timeout-options.js";
 
 /**
  * Options of a bulkhead, after Resilience4j's `SemaphoreBulkhead` (`maxConcurrentCalls`,
@@ -44,7 +43,7 @@ export function parseBulkheadOptions(
   const obj = reader.object(raw, path);
   reader.knownKeys(obj, bulkheadKeys, path);
   const name = reader.string(obj, "name", path, "default");
-  const clock = readClock(obj, reader, path);
+  const clock = reader.clock(obj, "clock", path);
   if (obj.maxConcurrent === undefined) {
     reader.issue(join(path, "maxConcurrent"), "required: how many calls may run at the same time");
   }

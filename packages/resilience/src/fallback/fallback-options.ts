@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from "../clock.js";
+import type { Clock } from "../clock.js";
 import { type ConfigReader, join } from "../config/config-reader.js";
 import type { PolicyContext } from "../policy-context.js";
 import type { LaterQueue } from "./pending.js";
@@ -93,7 +93,7 @@ export function parseFallbackOptions(
   const obj = reader.object(raw, path);
   reader.knownKeys(obj, fallbackKeys, path);
   const name = reader.string(obj, "name", path, "default");
-  const clock = readClock(obj, reader, path);
+  const clock = reader.clock(obj, "clock", path);
   const handle = reader.fn<(error: unknown) => boolean>(obj, "handle", path);
   const handleResult = reader.fn<(value: unknown) => boolean>(obj, "handleResult", path);
   const staleCache =
@@ -161,14 +161,4 @@ function parseLaterOptions(raw: unknown, reader: ConfigReader, path: string): La
   if (obj.job === undefined) reader.issue(join(path, "job"), "required: a function (context, error) => job");
   if (job === undefined) return undefined;
   return { queue: queue as LaterQueue, job };
-}
-
-function readClock(obj: Record<string, unknown>, reader: ConfigReader, path: string): Clock {
-  const clock = obj.clock as Partial<Clock> | undefined;
-  if (clock === undefined) return systemClock;
-  if (typeof clock !== "object" || clock === null || typeof clock.now !== "function") {
-    reader.issue(join(path, "clock"), "expected a Clock (now, setTimeout, clearTimeout)");
-    return systemClock;
-  }
-  return clock as Clock;
 }

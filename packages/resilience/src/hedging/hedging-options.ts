@@ -1,5 +1,5 @@
-import { type Clock, systemClock } from "../clock.js";
-import { type ConfigReader, join } from "../config/config-reader.js";
+import type { Clock } from "../clock.js";
+import type { ConfigReader } from "../config/config-reader.js";
 import type { Duration } from "../duration.js";
 
 /**
@@ -56,15 +56,5 @@ export function parseHedgingOptions(
     typeof obj.delay === "function" ? (obj.delay as HedgingDelay) : reader.duration(obj, "delay", path, 2000);
   const maxAttempts = reader.number(obj, "maxAttempts", path, 2, { integer: true, min: 1, max: 10 });
   const shouldHedgeOn = reader.fn<(error: unknown) => boolean>(obj, "shouldHedgeOn", path);
-  return { name, clock: readClock(obj, reader, path), delay, maxAttempts, shouldHedgeOn };
-}
-
-function readClock(obj: Record<string, unknown>, reader: ConfigReader, path: string): Clock {
-  const clock = obj.clock as Partial<Clock> | undefined;
-  if (clock === undefined) return systemClock;
-  if (typeof clock !== "object" || clock === null || typeof clock.setTimeout !== "function") {
-    reader.issue(join(path, "clock"), "expected a Clock (now, setTimeout, clearTimeout)");
-    return systemClock;
-  }
-  return clock as Clock;
+  return { name, clock: reader.clock(obj, "clock", path), delay, maxAttempts, shouldHedgeOn };
 }

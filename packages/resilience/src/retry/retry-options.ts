@@ -167,7 +167,7 @@ const knownKeys = [
 export function parseRetryOptions(raw: unknown, reader: ConfigReader, path: string): ResolvedRetryOptions {
   const obj = reader.object(raw, path);
   reader.knownKeys(obj, knownKeys, path);
-  const clock = readClock(obj, reader, path);
+  const clock = reader.clock(obj, "clock", path);
   return {
     name: reader.string(obj, "name", path, retryDefaults.name),
     maxAttempts: reader.number(obj, "maxAttempts", path, retryDefaults.maxAttempts, {
@@ -233,21 +233,4 @@ function parseBudget(
   if (raw instanceof RetryBudget) return raw;
   const resolved = parseRetryBudgetOptions(raw, reader, join(path, "budget"), clock);
   return new RetryBudget(resolved);
-}
-
-function readClock(obj: Record<string, unknown>, reader: ConfigReader, path: string): Clock {
-  const clock = obj.clock;
-  if (clock === undefined) return systemClock;
-  const candidate = clock as Partial<Clock> | null;
-  if (
-    typeof candidate !== "object" ||
-    candidate === null ||
-    typeof candidate.now !== "function" ||
-    typeof candidate.setTimeout !== "function" ||
-    typeof candidate.clearTimeout !== "function"
-  ) {
-    reader.issue(join(path, "clock"), "expected a Clock with now, setTimeout and clearTimeout");
-    return systemClock;
-  }
-  return clock as Clock;
 }

@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from "../clock.js";
+import type { Clock } from "../clock.js";
 import { type ConfigReader, join } from "../config/config-reader.js";
 import type { Duration } from "../duration.js";
 
@@ -47,26 +47,9 @@ export function parseTimeoutOptions(
   const obj = reader.object(raw, path);
   reader.knownKeys(obj, timeoutKeys, path);
   const name = reader.string(obj, "name", path, "default");
-  const clock = readClock(obj, reader, path);
+  const clock = reader.clock(obj, "clock", path);
   if (obj.duration === undefined) reader.issue(join(path, "duration"), 'required: the limit, such as "2s"');
   const durationMs = reader.duration(obj, "duration", path, 1, { above: 0 });
   const strategy = reader.oneOf(obj, "strategy", path, strategies, "cooperative");
   return { name, durationMs, strategy, clock };
-}
-
-/** Reads the `clock` option of a policy: a {@link Clock} passes through as is. */
-export function readClock(obj: Record<string, unknown>, reader: ConfigReader, path: string): Clock {
-  const clock = obj.clock as Partial<Clock> | undefined;
-  if (clock === undefined) return systemClock;
-  if (
-    typeof clock !== "object" ||
-    clock === null ||
-    typeof clock.now !== "function" ||
-    typeof clock.setTimeout !== "function" ||
-    typeof clock.clearTimeout !== "function"
-  ) {
-    reader.issue(join(path, "clock"), "expected a Clock (now, setTimeout, clearTimeout)");
-    return systemClock;
-  }
-  return clock as Clock;
 }
