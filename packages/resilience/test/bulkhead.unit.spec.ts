@@ -7,26 +7,8 @@ import { parseBulkheadOptions } from "../src/bulkhead/bulkhead-options.js";
 import { ConfigReader } from "../src/config/config-reader.js";
 import { BulkheadFullError, BulkheadQueueTimeoutError, ConfigError } from "../src/errors.js";
 import { FakeClock } from "../src/testing/index.js";
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Settles to the outcome of `promise` without ever leaving it unhandled. */
-function outcome<T>(promise: Promise<T>): { settled: boolean; value?: T; error?: unknown } {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
+import { deferred } from "./support/deferred.js";
+import { outcome } from "./support/outcome.js";
 
 /** Occupies a slot of `policy` until the returned `release` is called. */
 function occupy(policy: Bulkhead, started?: string[], label?: string) {

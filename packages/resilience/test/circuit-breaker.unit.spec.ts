@@ -11,6 +11,7 @@ import type { Clock, TimerHandle } from "../src/clock.js";
 import { ConfigReader } from "../src/config/config-reader.js";
 import { BreakerOpenError, ConfigError, IllegalStateTransitionError } from "../src/errors.js";
 import { FakeClock } from "../src/testing/index.js";
+import { deferred } from "./support/deferred.js";
 
 const { CLOSED, OPEN, HALF_OPEN, DISABLED, FORCED_OPEN, METRICS_ONLY } = BreakerState;
 
@@ -42,16 +43,6 @@ async function timed(breaker: CircuitBreaker, clock: FakeClock, ms: number, fail
     );
   await clock.advance(ms);
   return settled;
-}
-
-function deferred<T = unknown>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 function record(breaker: CircuitBreaker): BreakerEvent[] {

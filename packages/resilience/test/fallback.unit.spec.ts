@@ -1,6 +1,5 @@
 import { describe, expect, expectTypeOf, it, vi } from "vitest";
 import { ConfigReader } from "../src/config/config-reader.js";
-import { ConfigError } from "../src/errors.js";
 import { Fallback, fallback } from "../src/fallback/fallback.js";
 import type { FallbackEvent } from "../src/fallback/fallback-event.js";
 import { parseFallbackOptions } from "../src/fallback/fallback-options.js";
@@ -8,6 +7,7 @@ import { isPending, type LaterQueue, type PendingMarker } from "../src/fallback/
 import { pipeline } from "../src/pipeline.js";
 import type { Policy, PolicyContext } from "../src/policy-context.js";
 import { FakeClock } from "../src/testing/index.js";
+import { configIssues } from "./support/config-issues.js";
 
 const boom = new Error("boom");
 const fails = (): Promise<never> => Promise.reject(boom);
@@ -16,16 +16,6 @@ function record(policy: { events: { subscribe(l: (e: FallbackEvent) => void): un
   const events: FallbackEvent[] = [];
   policy.events.subscribe((e) => events.push(e));
   return events;
-}
-
-function configIssues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 function queue(ids: string[] = ["job-1"]): LaterQueue & { jobs: unknown[] } {

@@ -3,12 +3,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { TimerHandle } from "../src/clock.js";
 import { ConfigReader } from "../src/config/config-reader.js";
 import { Deadline } from "../src/deadline.js";
-import { ConfigError, isFlotillaError } from "../src/errors.js";
+import { isFlotillaError } from "../src/errors.js";
 import { Hedging, hedging } from "../src/hedging/hedging.js";
 import type { HedgingEvent } from "../src/hedging/hedging-event.js";
 import { parseHedgingOptions } from "../src/hedging/hedging-options.js";
 import type { PolicyContext } from "../src/policy-context.js";
 import { FakeClock } from "../src/testing/index.js";
+import { configIssues } from "./support/config-issues.js";
 
 /** A FakeClock that counts the timers set and cleared. */
 class CountingClock extends FakeClock {
@@ -52,16 +53,6 @@ function record(policy: Hedging): HedgingEvent[] {
   const events: HedgingEvent[] = [];
   policy.events.subscribe((e) => events.push(e));
   return events;
-}
-
-function configIssues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 afterEach(() => {

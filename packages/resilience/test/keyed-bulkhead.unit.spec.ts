@@ -2,14 +2,7 @@ import { describe, expect, it } from "vitest";
 import { keyedBulkhead } from "../src/bulkhead/keyed-bulkhead.js";
 import { BulkheadFullError, ConfigError } from "../src/errors.js";
 import { FakeClock } from "../src/testing/index.js";
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
+import { deferred } from "./support/deferred.js";
 
 describe("keyed bulkhead", () => {
   it("gives each key its own bulkhead, created on first use from the same options", () => {

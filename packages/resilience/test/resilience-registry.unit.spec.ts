@@ -3,23 +3,12 @@ import {
   BreakerOpenError,
   BreakerState,
   CircuitBreaker,
-  type ConfigError,
-  isConfigError,
   type RegistryEvent,
   Retry,
   resilienceRegistry,
 } from "../src/index.js";
 import { FakeClock } from "../src/testing/index.js";
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    if (isConfigError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { configError } from "./support/config-issues.js";
 
 describe("resilienceRegistry", () => {
   it("builds an instance from its base config and its own overrides", () => {

@@ -10,26 +10,8 @@ import { FakeClock } from "../src/testing/index.js";
 import { type Timeout, timeout } from "../src/timeout/timeout.js";
 import type { TimeoutEvent } from "../src/timeout/timeout-event.js";
 import { parseTimeoutOptions, type TimeoutStrategy } from "../src/timeout/timeout-options.js";
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Settles to the outcome of `promise` without ever leaving it unhandled. */
-function outcome<T>(promise: Promise<T>): { settled: boolean; value?: T; error?: unknown } {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
+import { deferred } from "./support/deferred.js";
+import { outcome } from "./support/outcome.js";
 
 /** An operation that settles only when its signal aborts, with the signal's reason. */
 function honoursSignal(ctx: PolicyContext): Promise<never> {
