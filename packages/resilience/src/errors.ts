@@ -210,3 +210,12 @@ export const isBulkheadFullError = (e: unknown): e is BulkheadFullError => hasCo
 export const isRateLimitedError = (e: unknown): e is RateLimitedError => hasCode(e, ErrorCode.RateLimited);
 /** Type guard for {@link ConfigError} across package copies. */
 export const isConfigError = (e: unknown): e is ConfigError => hasCode(e, ErrorCode.ConfigInvalid);
+/** Type guard for {@link DeadlineExceededError} across package copies. */
+export const isDeadlineExceededError = (e: unknown): e is DeadlineExceededError =>
+  hasCode(e, ErrorCode.DeadlineExceeded);
+/** Type guard for {@link BulkheadQueueTimeoutError} across package copies. */
+export const isBulkheadQueueTimeoutError = (e: unknown): e is BulkheadQueueTimeoutError =>
+  hasCode(e, ErrorCode.BulkheadQueueTimeout);
+/** Type guard for {@link IllegalStateTransitionError} across package copies. */
+export const isIllegalStateTransitionError = (e: unknown): e is IllegalStateTransitionError =>
+  hasCode(e, ErrorCode.BreakerIllegalTransition);

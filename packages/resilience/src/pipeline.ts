@@ -16,7 +16,7 @@ import { emptyContext, type Operation, type Policy, type PolicyContext } from ".
  *   attempt fails fast with `BreakerOpenError` (not retried by default) instead of calling a dead
  *   dependency.
  * - `breaker` outside `timeoutPerAttempt`, so a timed-out attempt is recorded as a failure (and
- *   as a slow call).
+ *   as a slow call when the attempt's limit exceeds the breaker's `slowCallDurationThreshold`).
  * - `bulkhead` innermost, so a slot is held only while the dependency is really being called,
  *   never during back-off sleeps or while the breaker rejects.
  */

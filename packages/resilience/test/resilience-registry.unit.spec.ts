@@ -146,3 +146,23 @@ describe("resilienceRegistry", () => {
     expect([...registry.instances()].map((i) => `${i.kind}/${i.name}`)).toEqual(["circuitBreaker/users"]);
   });
 });
+
+describe("resilienceRegistry required options", () => {
+  it("reports a required option that neither the instance nor its base config gives, at the instance's path", () => {
+    const error = configError(() => resilienceRegistry({ bulkhead: { instances: { payments: {} } } }));
+    expect(error.issues.map((i) => i.path)).toEqual(["bulkhead.instances.payments.maxConcurrent"]);
+  });
+
+  it("lets a base config leave a required option to its instances", () => {
+    const registry = resilienceRegistry({
+      bulkhead: { configs: { default: { maxQueue: 5 } }, instances: { payments: { maxConcurrent: 2 } } },
+    });
+    expect(registry.bulkhead("payments").maxQueue).toBe(5);
+  });
+
+  it("checks a name the configuration does not list when it is first used, with that name's path", () => {
+    const registry = resilienceRegistry({ bulkhead: { configs: { default: { maxQueue: 5 } } } });
+    const error = configError(() => registry.bulkhead("unlisted"));
+    expect(error.issues.map((i) => i.path)).toEqual(["bulkhead.instances.unlisted.maxConcurrent"]);
+  });
+});

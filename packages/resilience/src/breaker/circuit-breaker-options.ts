@@ -146,7 +146,7 @@ export function parseCircuitBreakerOptions(
 
   return {
     name: reader.string(obj, "name", path, d.name),
-    clock: readClock(obj, reader, path),
+    clock: reader.clock(obj, "clock", path),
     failureRateThreshold: reader.number(obj, "failureRateThreshold", path, d.failureRateThreshold, percent),
     slowCallRateThreshold: reader.number(
       obj,
@@ -200,21 +200,4 @@ export function parseCircuitBreakerOptions(
     recordResult: reader.fn(obj, "recordResult", path),
     restore: parseCircuitBreakerJSON(obj.restore, reader, join(path, "restore")),
   };
-}
-
-function readClock(obj: Record<string, unknown>, reader: ConfigReader, path: string): Clock {
-  const clock = obj.clock;
-  if (clock === undefined) return systemClock;
-  const c = clock as Partial<Clock> | null;
-  if (
-    typeof c !== "object" ||
-    c === null ||
-    typeof c.now !== "function" ||
-    typeof c.setTimeout !== "function" ||
-    typeof c.clearTimeout !== "function"
-  ) {
-    reader.issue(join(path, "clock"), "expected a Clock with now, setTimeout and clearTimeout");
-    return systemClock;
-  }
-  return clock as Clock;
 }

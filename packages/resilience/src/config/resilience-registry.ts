@@ -102,6 +102,10 @@ export class ResilienceRegistry {
     let policy = this.#instances.get(id);
     if (policy === undefined) {
       const options = { ...this.#merged(kind, name), name, ...(this.#clock ? { clock: this.#clock } : {}) };
+      // A name the configuration does not list is checked here, with the path it would have had.
+      const reader = new ConfigReader();
+      policyKinds[kind].parse(options, reader, join(join(kind, "instances"), name));
+      reader.throwIfInvalid();
       policy = policyKinds[kind].create(options);
       this.#instances.set(id, policy);
       if (this.events.active) this.events.emit({ type: "created", kind, name, policy });
@@ -174,7 +178,15 @@ function validate(config: ResilienceConfig): ConfigIssue[] {
     const configs = reader.object(section.configs, join(kind, "configs"));
     for (const [configName, raw] of Object.entries(configs)) {
       const path = join(join(kind, "configs"), configName);
-      policyKinds[kind].parse(withoutName(reader.object(raw, path)), reader, path);
+      const base = withoutName(reader.object(raw, path));
+      // A base config may leave out what its instances provide (a required option): report only
+      // the problems of what it does say.
+      collect(
+        reader,
+        path,
+        (scratch) => policyKinds[kind].parse(base, scratch, path),
+        (key) => key === "" || key in base,
+      );
     }
     const instances = reader.object(section.instances, join(kind, "instances"));
     for (const [instanceName, raw] of Object.entries(instances)) {
@@ -192,18 +204,34 @@ function validate(config: ResilienceConfig): ConfigIssue[] {
         );
         continue;
       }
-      // Problems inherited from the base config were reported at the base config's own path.
+      // Problems of values inherited from the base config were reported at the base config's path;
+      // what the instance says, and what neither says (a missing required option), is reported here.
       const { baseConfig: _ignored, ...rest } = own;
-      const scratch = new ConfigReader();
-      const base = reader.object(configs[baseName], "");
-      policyKinds[kind].parse({ ...withoutName(base), ...rest }, scratch, path);
-      for (const issue of scratch.issues) {
-        const key = issue.path.slice(path.length + 1).split(/[.[]/)[0] ?? "";
-        if (key === "" || key in rest) reader.issues.push(issue);
-      }
+      const base = withoutName(reader.object(configs[baseName], ""));
+      const merged = { ...base, ...rest };
+      collect(
+        reader,
+        path,
+        (scratch) => policyKinds[kind].parse(merged, scratch, path),
+        (key) => key === "" || key in rest || !(key in base),
+      );
     }
   }
   return reader.issues;
+}
+
+/** Runs `parse` on a scratch reader and keeps the issues whose top-level key (or "" for the whole object) `keep` accepts. */
+function collect(
+  reader: ConfigReader,
+  path: string,
+  parse: (scratch: ConfigReader) => void,
+  keep: (key: string) => boolean,
+): void {
+  const scratch = new ConfigReader();
+  parse(scratch);
+  for (const issue of scratch.issues) {
+    if (keep(issue.path.slice(path.length + 1).split(/[.[]/)[0] ?? "")) reader.issues.push(issue);
+  }
 }
 
 function withoutName(raw: Record<string, unknown>): Record<string, unknown> {

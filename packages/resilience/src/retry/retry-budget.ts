@@ -51,7 +51,7 @@ export function parseRetryBudgetOptions(
   const minRetriesPerSecond = reader.number(obj, "minRetriesPerSecond", path, 10, { min: 0 });
   const window = reader.duration(obj, "window", path, 10_000, { min: 1000, max: 60_000 });
   if (window % 1000 !== 0) reader.issue(join(path, "window"), `must be whole seconds, got ${window} ms`);
-  const clock = (obj.clock as Clock | undefined) ?? defaultClock;
+  const clock = obj.clock === undefined ? defaultClock : reader.clock(obj, "clock", path);
   return { ratio, minRetriesPerSecond, window, clock };
 }
 
