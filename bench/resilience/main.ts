@@ -107,11 +107,21 @@ const result = {
   },
 };
 
+const notes = [
+  "What each row runs (see contenders.ts):",
+  "- `breaker`: Flotilla COUNT_BASED window of 100 without slow-call timing (`slowCallDurationThreshold: Infinity`), like cockatiel's `ConsecutiveBreaker(5)`, which times nothing; opossum with its defaults (10 s timeout, rolling stats).",
+  "- `breaker_timed`: Flotilla with Resilience4j's defaults, which time every call for slow-call detection (two clock reads, ~40 ns each on this machine); cockatiel's `SamplingBreaker` (time-based); opossum as above.",
+  "- `pipeline`: Flotilla `pipeline(retry(3), breaker, timeout(1 s))` against cockatiel `wrap(retry, breaker, timeout(1 s, Cooperative))`; the timeout is armed on every call.",
+  "- `bulkhead`: 10 calls at once through 10 slots (cockatiel `bulkhead(10, 100)`, opossum `capacity: 10`); `bulkhead_queue`: 32 at once, so 22 wait in the queue.",
+  "- heap: retained heap (after GC) across the given number of `breaker` calls.",
+];
 const command = `npm run bench -- resilience${quick ? " --quick" : ""}`;
 const report = [
   `## Resilience benchmark — ${new Date().toISOString().slice(0, 10)}`,
   "",
   `Machine: ${machineLine()}. Command: \`${command}\`. ${settings.samples} samples per contender, interleaved, each a fresh process measuring ≥ ${settings.minMs} ms after ${settings.warmupMs} ms of warm-up; median (min, max).`,
+  "",
+  ...notes,
   "",
   ...sections.flatMap((s) => [s, ""]),
 ].join("\n");
