@@ -1,4 +1,77 @@
 export type { Logger } from "pino";
+export type { Attributes, AttributeValue } from "./collector/attribute-value.js";
+export { type CollectedBatch, collectSpans, type SpanRejection } from "./collector/collect-spans.js";
+export {
+  type CollectedSpan,
+  type CollectedSpanEvent,
+  type CollectedSpanLink,
+  isErrorSpan,
+  OtlpSpanKind,
+  OtlpStatusCode,
+  unknownService,
+} from "./collector/collected-span.js";
+export { type Collector, startCollector } from "./collector/collector.js";
+export {
+  BodyTooLargeError,
+  CollectorErrorCode,
+  CollectorListenError,
+  InvalidTraceQueryError,
+  isBodyTooLargeError,
+  isCollectorListenError,
+  isInvalidTraceQueryError,
+  isOtlpDecodeError,
+  isUnsupportedMediaTypeError,
+  OtlpDecodeError,
+  UnsupportedMediaTypeError,
+} from "./collector/collector-error.js";
+export { collectorJson } from "./collector/collector-json.js";
+export {
+  type CollectorOptions,
+  collectorDefaults,
+  parseCollectorOptions,
+  type ResolvedCollectorOptions,
+} from "./collector/collector-options.js";
+export {
+  buildDependencyGraph,
+  type DependencyEdge,
+  type DependencyGraph,
+  type DependencyNode,
+} from "./collector/dependency-graph.js";
+export { decodeTraceRequestJson } from "./collector/otlp-json-decoder.js";
+export { decodeTraceRequestProtobuf } from "./collector/otlp-protobuf-decoder.js";
+export type {
+  OtlpInstrumentationScope,
+  OtlpResource,
+  OtlpResourceSpans,
+  OtlpScopeSpans,
+  OtlpSpan,
+  OtlpSpanEvent,
+  OtlpSpanLink,
+  OtlpStatus,
+  OtlpTraceRequest,
+} from "./collector/otlp-trace-request.js";
+export { type AddSpansResult, SpanStore, type SpanStoreStats, spanStore } from "./collector/span-store.js";
+export {
+  type ResolvedSpanStoreOptions,
+  type SpanStoreOptions,
+  spanStoreDefaults,
+} from "./collector/span-store-options.js";
+export type { TimeInput, TimeWindow, TraceQuery } from "./collector/trace-query.js";
+export type { TraceSummary } from "./collector/trace-summary.js";
+export {
+  buildTraceTree,
+  flattenTraceTree,
+  type SpanNode,
+  type TraceRow,
+  type TraceTree,
+} from "./collector/trace-tree.js";
+export { type TraceView, type TraceViewSpan, traceView } from "./collector/trace-view.js";
+export {
+  renderWaterfall,
+  type WaterfallOptions,
+  type WaterfallSpan,
+  type WaterfallTrace,
+} from "./collector/waterfall.js";
 export type {
   CheckReport,
   HealthCheck,
