@@ -1,3 +1,4 @@
+export type { ReadableSpan } from "@opentelemetry/sdk-trace";
 export type { Logger } from "pino";
 export type { Attributes, AttributeValue } from "./collector/attribute-value.js";
 export { type CollectedBatch, collectSpans, type SpanRejection } from "./collector/collect-spans.js";
@@ -72,6 +73,15 @@ export {
   type WaterfallSpan,
   type WaterfallTrace,
 } from "./collector/waterfall.js";
+export {
+  isNotMemoryExporterError,
+  isTelemetryActiveError,
+  isTraceExportError,
+  NotMemoryExporterError,
+  ObservabilityErrorCode,
+  TelemetryActiveError,
+  TraceExportError,
+} from "./errors.js";
 export type {
   CheckReport,
   HealthCheck,
@@ -136,3 +146,35 @@ export {
   type ResilienceMetricsSource,
   resilienceMetrics,
 } from "./metrics/resilience-metrics.js";
+export {
+  type ContextCarrier,
+  extractContext,
+  type HeadersLikeCarrier,
+  injectContext,
+} from "./tracing/context-carrier.js";
+export { currentTraceIds, type TraceIds } from "./tracing/current-trace-ids.js";
+export { setHttpRoute } from "./tracing/http-route.js";
+export { activeTelemetry, initTelemetry, Telemetry } from "./tracing/telemetry.js";
+export { telemetryOptionsFromEnv } from "./tracing/telemetry-env.js";
+export {
+  type BatchOptions,
+  defaultTraceEndpoint,
+  type HttpInstrumentationOptions,
+  type InstrumentationOptions,
+  type OtlpProtocol,
+  type PgInstrumentationOptions,
+  parseTelemetryOptions,
+  type ResolvedTelemetryOptions,
+  type TelemetryOptions,
+  type TraceExporterKind,
+} from "./tracing/telemetry-options.js";
+export {
+  type HttpHandler,
+  type TraceHttpServerOptions,
+  traceHttpServer,
+} from "./tracing/trace-http-server.js";
+export {
+  type B3Injection,
+  type TracePropagatorOptions,
+  tracePropagator,
+} from "./tracing/trace-propagator.js";
