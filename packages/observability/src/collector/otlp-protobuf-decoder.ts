@@ -34,12 +34,7 @@ export function decodeTraceRequestProtobuf(bytes: Uint8Array): OtlpTraceRequest 
   while (!reader.done) {
     const tag = reader.tag();
     if (tag >>> 3 === 1) {
-      expectWireType(reader, tag, WireType.LengthDelimited, "resource_spans");
-      try {
-        resourceSpans.push(decodeResourceSpans(reader.message()));
-      } catch (error) {
-        throw within(error, `resource_spans[${resourceSpans.length}]`);
-      }
+      resourceSpans.push(nested(reader, tag, "resource_spans", decodeResourceSpans, resourceSpans.length));
     } else reader.skip(tag & 7);
   }
   return { resourceSpans };
@@ -52,20 +47,10 @@ function decodeResourceSpans(reader: ProtobufReader): OtlpResourceSpans {
     const tag = reader.tag();
     switch (tag >>> 3) {
       case 1:
-        expectWireType(reader, tag, WireType.LengthDelimited, "resource");
-        try {
-          resource = decodeResource(reader.message());
-        } catch (error) {
-          throw within(error, "resource");
-        }
+        resource = nested(reader, tag, "resource", decodeResource);
         break;
       case 2:
-        expectWireType(reader, tag, WireType.LengthDelimited, "scope_spans");
-        try {
-          scopeSpans.push(decodeScopeSpans(reader.message()));
-        } catch (error) {
-          throw within(error, `scope_spans[${scopeSpans.length}]`);
-        }
+        scopeSpans.push(nested(reader, tag, "scope_spans", decodeScopeSpans, scopeSpans.length));
         break;
       default:
         reader.skip(tag & 7);
@@ -103,20 +88,10 @@ function decodeScopeSpans(reader: ProtobufReader): OtlpScopeSpans {
     const tag = reader.tag();
     switch (tag >>> 3) {
       case 1:
-        expectWireType(reader, tag, WireType.LengthDelimited, "scope");
-        try {
-          scope = decodeScope(reader.message());
-        } catch (error) {
-          throw within(error, "scope");
-        }
+        scope = nested(reader, tag, "scope", decodeScope);
         break;
       case 2:
-        expectWireType(reader, tag, WireType.LengthDelimited, "spans");
-        try {
-          spans.push(decodeSpan(reader.message()));
-        } catch (error) {
-          throw within(error, `spans[${spans.length}]`);
-        }
+        spans.push(nested(reader, tag, "spans", decodeSpan, spans.length));
         break;
       default:
         reader.skip(tag & 7);
@@ -208,36 +183,21 @@ function decodeSpan(reader: ProtobufReader): OtlpSpan {
         droppedAttributesCount = reader.uint32();
         break;
       case 11:
-        expectWireType(reader, tag, WireType.LengthDelimited, "events");
-        try {
-          events.push(decodeEvent(reader.message()));
-        } catch (error) {
-          throw within(error, `events[${events.length}]`);
-        }
+        events.push(nested(reader, tag, "events", decodeEvent, events.length));
         break;
       case 12:
         expectWireType(reader, tag, WireType.Varint, "dropped_events_count");
         droppedEventsCount = reader.uint32();
         break;
       case 13:
-        expectWireType(reader, tag, WireType.LengthDelimited, "links");
-        try {
-          links.push(decodeLink(reader.message()));
-        } catch (error) {
-          throw within(error, `links[${links.length}]`);
-        }
+        links.push(nested(reader, tag, "links", decodeLink, links.length));
         break;
       case 14:
         expectWireType(reader, tag, WireType.Varint, "dropped_links_count");
         droppedLinksCount = reader.uint32();
         break;
       case 15:
-        expectWireType(reader, tag, WireType.LengthDelimited, "status");
-        try {
-          status = decodeStatus(reader.message());
-        } catch (error) {
-          throw within(error, "status");
-        }
+        status = nested(reader, tag, "status", decodeStatus);
         break;
       case 16:
         expectWireType(reader, tag, WireType.Fixed32, "flags");
@@ -470,6 +430,25 @@ function checkDepth(depth: number, field: string): void {
 
 function expectWireType(reader: ProtobufReader, tag: number, expected: number, field: string): void {
   if ((tag & 7) !== expected) reader.wrongWireType(tag, field, expected);
+}
+
+/**
+ * Decodes the length-delimited field `field` (the `index`th of a repeated one) with `decode`,
+ * naming the field in any decode error's path.
+ */
+function nested<T>(
+  reader: ProtobufReader,
+  tag: number,
+  field: string,
+  decode: (reader: ProtobufReader) => T,
+  index?: number,
+): T {
+  expectWireType(reader, tag, WireType.LengthDelimited, field);
+  try {
+    return decode(reader.message());
+  } catch (error) {
+    throw within(error, index === undefined ? field : `${field}[${index}]`);
+  }
 }
 
 function within(error: unknown, segment: string): unknown {
