@@ -1,3 +1,32 @@
+export type { Balancer, CallResult, PickContext } from "./balancer/balancer.js";
+export type { RandomOption } from "./balancer/balancer-options.js";
+export {
+  type BalancerAlgorithm,
+  type BalancerConfig,
+  balancerAlgorithms,
+  createBalancer,
+  parseBalancerConfig,
+  type ZoneAwareConfig,
+} from "./balancer/create-balancer.js";
+export { hashString } from "./balancer/hash-string.js";
+export { LeastRequestBalancer, type LeastRequestOptions, leastRequest } from "./balancer/least-request.js";
+export { MaglevBalancer, type MaglevOptions, maglev } from "./balancer/maglev.js";
+export { isFailedCall, PeakEwmaBalancer, type PeakEwmaOptions, peakEwma } from "./balancer/peak-ewma.js";
+export { RingHashBalancer, type RingHashOptions, ringHash } from "./balancer/ring-hash.js";
+export { RoundRobinBalancer, type RoundRobinOptions, roundRobin } from "./balancer/round-robin.js";
+export { type RandomSource, seededRandom } from "./balancer/seeded-random.js";
+export {
+  WeightedRandomBalancer,
+  type WeightedRandomOptions,
+  weightedRandom,
+} from "./balancer/weighted-random.js";
+export {
+  WeightedRoundRobinBalancer,
+  type WeightedRoundRobinOptions,
+  weightedRoundRobin,
+} from "./balancer/weighted-round-robin.js";
+export { ZoneAwareBalancer, type ZoneAwareOptions, zoneAware } from "./balancer/zone-aware.js";
+export { type ServiceInstance, type ServiceInstanceInit, serviceInstance } from "./instance.js";
 export {
   OutlierDetector,
   type OutlierDetectorSnapshot,
