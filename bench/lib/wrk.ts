@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 
 /** What one wrk run measured. */
 export interface WrkResult {
@@ -25,16 +26,19 @@ export function ensureWrk(): void {
   });
 }
 
-/** Runs wrk against a loopback URL for a bounded time and parses its `--latency` report. */
-export function runWrk(
+/**
+ * Runs wrk against a loopback URL for a bounded time and parses its `--latency` report. Asynchronous,
+ * so servers living in the calling process (an embedded collector) keep serving meanwhile.
+ */
+export async function runWrk(
   url: string,
   options: { seconds: number; connections: number; threads?: number },
-): WrkResult {
+): Promise<WrkResult> {
   const { hostname } = new URL(url);
   if (hostname !== "127.0.0.1" && hostname !== "localhost" && hostname !== "[::1]") {
     throw new Error(`load tests hit only loopback addresses, not ${hostname}`);
   }
-  const out = execFileSync(
+  const { stdout: out } = await promisify(execFile)(
     "wrk",
     [`-t${options.threads ?? 1}`, `-c${options.connections}`, `-d${options.seconds}s`, "--latency", url],
     { encoding: "utf8", timeout: (options.seconds + 30) * 1000 },

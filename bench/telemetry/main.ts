@@ -43,8 +43,8 @@ async function measure(contender: Contender) {
   });
   const url = `http://127.0.0.1:${port}/hello`;
   try {
-    runWrk(url, { seconds: settings.warmupSeconds, connections: settings.connections });
-    return runWrk(url, { seconds: settings.seconds, connections: settings.connections });
+    await runWrk(url, { seconds: settings.warmupSeconds, connections: settings.connections });
+    return await runWrk(url, { seconds: settings.seconds, connections: settings.connections });
   } finally {
     const exited = once(child, "exit");
     child.kill("SIGTERM");

@@ -6,7 +6,7 @@ import { context, INVALID_SPAN_CONTEXT, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { TracerProvider } from "@opentelemetry/sdk-trace";
 import type { DestinationStream } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../src/logging/logger.js";
 import { type LoggerOptions, parseLoggerOptions } from "../src/logging/logger-options.js";
 
@@ -53,6 +53,29 @@ describe("createLogger", () => {
     });
     expect(new Date(lines[0]!.time as string).toISOString()).toBe(lines[0]!.time);
     expect(lines[0]).not.toHaveProperty("trace_id");
+  });
+
+  describe("time", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("is the ISO time of the millisecond the line was written in", () => {
+      vi.useFakeTimers({ now: new Date("2026-01-02T03:04:05.006Z"), toFake: ["Date"] });
+      const { log, lines } = logger();
+      log.info("first");
+      log.info("same millisecond");
+      vi.setSystemTime(new Date("2026-01-02T03:04:05.007Z"));
+      log.info("next millisecond");
+      vi.setSystemTime(new Date("2031-12-31T23:59:59.999Z"));
+      log.info("years later");
+      expect(lines.map((line) => line.time)).toEqual([
+        "2026-01-02T03:04:05.006Z",
+        "2026-01-02T03:04:05.006Z",
+        "2026-01-02T03:04:05.007Z",
+        "2031-12-31T23:59:59.999Z",
+      ]);
+    });
   });
 
   describe("inside an OpenTelemetry span", () => {

@@ -351,6 +351,54 @@ describe("ProtobufReader", () => {
     expect(() => reader.fixed32()).toThrow(/truncated: 4 bytes needed, 0 left/);
   });
 
+  describe("strings", () => {
+    /** `values` as consecutive length-delimited strings, each length in one byte. */
+    function encoded(values: readonly (string | Buffer)[]): Buffer {
+      return Buffer.concat(
+        values.flatMap((value) => {
+          const bytes = typeof value === "string" ? Buffer.from(value) : value;
+          return [Buffer.from([bytes.length]), bytes];
+        }),
+      );
+    }
+
+    function readAll(bytes: Buffer): string[] {
+      const reader = new ProtobufReader(bytes);
+      const strings: string[] = [];
+      while (!reader.done) strings.push(reader.string());
+      return strings;
+    }
+
+    it("reads repeated, short, long, empty and non-ASCII strings as UTF-8", () => {
+      const long = "x".repeat(100);
+      const values = ["GET", "http.request.method", "GET", "", "héllo wörld", long, "/hello", "GET", long];
+      expect(readAll(encoded(values))).toEqual(values);
+    });
+
+    it("turns invalid UTF-8 into U+FFFD, also in a short string", () => {
+      expect(readAll(encoded([Buffer.from([0x61, 0xc3]), Buffer.from([0xff])]))).toEqual([
+        "a\ufffd",
+        "\ufffd",
+      ]);
+    });
+
+    it("reads a string whose hash collides with one read before as itself", () => {
+      // Both have the FNV-1a hash 0xaa0aede4, the key of the table that short strings are shared through.
+      const values = ["key-901258", "key-1540052", "key-901258", "key-1540052"];
+      expect(readAll(encoded(values))).toEqual(values);
+    });
+
+    it("reads any string, repeated in any order, as Buffer.toString does", () => {
+      fc.assert(
+        fc.property(fc.array(fc.string({ maxLength: 40, unit: "binary" }), { maxLength: 20 }), (values) => {
+          const bytes = values.map((value) => Buffer.from(value)).filter((b) => b.length < 128);
+          const all = [...bytes, ...bytes.toReversed()];
+          expect(readAll(encoded(all))).toEqual(all.map((b) => b.toString("utf8")));
+        }),
+      );
+    });
+  });
+
   it("refuses a length prefix longer than what is left", () => {
     const reader = new ProtobufReader(Buffer.from([0x05, 1, 2]));
     expect(() => reader.string()).toThrow(/length 5 exceeds the 2 bytes left/);

@@ -68,7 +68,7 @@ function decodeResource(reader: ProtobufReader): OtlpResource {
     switch (tag >>> 3) {
       case 1:
         expectWireType(reader, tag, WireType.LengthDelimited, "attributes");
-        decodeKeyValueInto(reader, attributes, `attributes[${index++}]`, 0);
+        decodeKeyValueInto(reader, attributes, "attributes", index++, 0);
         break;
       case 2:
         expectWireType(reader, tag, WireType.Varint, "dropped_attributes_count");
@@ -121,6 +121,11 @@ function decodeScope(reader: ProtobufReader): OtlpInstrumentationScope {
   return { name, version };
 }
 
+// Most spans have no events and no links: they share these frozen empty arrays, which saves two
+// objects per stored span.
+const noEvents: readonly OtlpSpanEvent[] = Object.freeze([]);
+const noLinks: readonly OtlpSpanLink[] = Object.freeze([]);
+
 function decodeSpan(reader: ProtobufReader): OtlpSpan {
   let traceId = "";
   let spanId = "";
@@ -134,9 +139,9 @@ function decodeSpan(reader: ProtobufReader): OtlpSpan {
   const attributes = emptyAttributes();
   let attributeIndex = 0;
   let droppedAttributesCount = 0;
-  const events: OtlpSpanEvent[] = [];
+  let events: OtlpSpanEvent[] | undefined;
   let droppedEventsCount = 0;
-  const links: OtlpSpanLink[] = [];
+  let links: OtlpSpanLink[] | undefined;
   let droppedLinksCount = 0;
   let status: OtlpStatus = { code: 0, message: "" };
   while (!reader.done) {
@@ -176,22 +181,28 @@ function decodeSpan(reader: ProtobufReader): OtlpSpan {
         break;
       case 9:
         expectWireType(reader, tag, WireType.LengthDelimited, "attributes");
-        decodeKeyValueInto(reader, attributes, `attributes[${attributeIndex++}]`, 0);
+        decodeKeyValueInto(reader, attributes, "attributes", attributeIndex++, 0);
         break;
       case 10:
         expectWireType(reader, tag, WireType.Varint, "dropped_attributes_count");
         droppedAttributesCount = reader.uint32();
         break;
-      case 11:
-        events.push(nested(reader, tag, "events", decodeEvent, events.length));
+      case 11: {
+        const event = nested(reader, tag, "events", decodeEvent, events?.length ?? 0);
+        if (events === undefined) events = [event];
+        else events.push(event);
         break;
+      }
       case 12:
         expectWireType(reader, tag, WireType.Varint, "dropped_events_count");
         droppedEventsCount = reader.uint32();
         break;
-      case 13:
-        links.push(nested(reader, tag, "links", decodeLink, links.length));
+      case 13: {
+        const link = nested(reader, tag, "links", decodeLink, links?.length ?? 0);
+        if (links === undefined) links = [link];
+        else links.push(link);
         break;
+      }
       case 14:
         expectWireType(reader, tag, WireType.Varint, "dropped_links_count");
         droppedLinksCount = reader.uint32();
@@ -219,9 +230,9 @@ function decodeSpan(reader: ProtobufReader): OtlpSpan {
     endTimeUnixNano,
     attributes,
     droppedAttributesCount,
-    events,
+    events: events ?? noEvents,
     droppedEventsCount,
-    links,
+    links: links ?? noLinks,
     droppedLinksCount,
     status,
   };
@@ -245,7 +256,7 @@ function decodeEvent(reader: ProtobufReader): OtlpSpanEvent {
         break;
       case 3:
         expectWireType(reader, tag, WireType.LengthDelimited, "attributes");
-        decodeKeyValueInto(reader, attributes, `attributes[${index++}]`, 0);
+        decodeKeyValueInto(reader, attributes, "attributes", index++, 0);
         break;
       default:
         reader.skip(tag & 7);
@@ -277,7 +288,7 @@ function decodeLink(reader: ProtobufReader): OtlpSpanLink {
         break;
       case 4:
         expectWireType(reader, tag, WireType.LengthDelimited, "attributes");
-        decodeKeyValueInto(reader, attributes, `attributes[${index++}]`, 0);
+        decodeKeyValueInto(reader, attributes, "attributes", index++, 0);
         break;
       default:
         reader.skip(tag & 7);
@@ -311,7 +322,8 @@ function decodeStatus(reader: ProtobufReader): OtlpStatus {
 function decodeKeyValueInto(
   outer: ProtobufReader,
   target: Record<string, AttributeValue>,
-  segment: string,
+  field: string,
+  index: number,
   depth: number,
 ): void {
   try {
@@ -339,7 +351,8 @@ function decodeKeyValueInto(
     }
     target[key] = value;
   } catch (error) {
-    throw within(error, segment);
+    // The path segment is built only on failure: a template string per attribute is measurable.
+    throw within(error, `${field}[${index}]`);
   }
 }
 
@@ -416,7 +429,7 @@ function decodeKeyValueList(reader: ProtobufReader, depth: number): Attributes {
     const tag = reader.tag();
     if (tag >>> 3 === 1) {
       expectWireType(reader, tag, WireType.LengthDelimited, "values");
-      decodeKeyValueInto(reader, values, `values[${index++}]`, depth);
+      decodeKeyValueInto(reader, values, "values", index++, depth);
     } else reader.skip(tag & 7);
   }
   return values;

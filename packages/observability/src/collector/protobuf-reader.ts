@@ -17,6 +17,39 @@ export function wireTypeName(wireType: number): string {
   return wireTypeNames[wireType] ?? `unknown (${wireType})`;
 }
 
+// Short ASCII strings repeat from span to span (attribute keys and most values, span and scope
+// names): they are found by content in a bounded table, which saves decoding them again and lets
+// every stored span share one copy.
+const internMaxBytes = 64;
+const internMaxEntries = 4096;
+const interned = new Map<number, string>();
+
+/** The UTF-8 string in `buf[at, end)`, interned when it is ASCII. */
+function shortString(buf: Buffer, at: number, end: number): string {
+  // FNV-1a over the bytes (http://www.isthe.com/chongo/tech/comp/fnv/).
+  let hash = 0x811c9dc5;
+  for (let i = at; i < end; i++) {
+    const byte = buf[i]!;
+    if (byte >= 0x80) return buf.toString("utf8", at, end);
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  }
+  const cached = interned.get(hash);
+  if (cached !== undefined && cached.length === end - at) {
+    let same = true;
+    for (let i = 0; i < cached.length; i++) {
+      if (cached.charCodeAt(i) !== buf[at + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  const decoded = buf.toString("latin1", at, end);
+  if (interned.size >= internMaxEntries) interned.clear();
+  interned.set(hash, decoded);
+  return decoded;
+}
+
 /** Creates a {@link ProtobufReader} over `bytes`. */
 export function protobufReader(bytes: Uint8Array): ProtobufReader {
   return new ProtobufReader(bytes);
@@ -118,7 +151,9 @@ export class ProtobufReader {
   string(): string {
     const length = this.#length();
     const at = this.#take(length);
-    return this.#buf.toString("utf8", at, at + length);
+    return length <= internMaxBytes
+      ? shortString(this.#buf, at, at + length)
+      : this.#buf.toString("utf8", at, at + length);
   }
 
   /** A `bytes` field, copied. */

@@ -53,14 +53,14 @@ export function createLogger(options: LoggerOptions): Logger {
         : { destination: o.destination as NodeJS.WritableStream }),
     });
   } else {
-    stream = o.destination ?? pino.destination({ dest: 1, sync: false });
+    stream = o.destination ?? stdoutDestination();
   }
 
   return pino(
     {
       level: o.level,
       base: { pid: process.pid, hostname: hostname(), service: o.service, instance: o.instanceId },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: pino.stdSerializers.err, ...headerSerializers },
       ...(o.redact.length > 0 ? { redact: { paths: [...o.redact], censor: censored } } : {}),
@@ -72,4 +72,33 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     stream,
   );
+}
+
+/**
+ * pino's asynchronous stdout destination (SonicBoom) in its `buffer` content mode, each line handed
+ * over as a `Buffer`. In the default `utf8` mode SonicBoom appends every line to one pending string
+ * and measures that whole string's UTF-8 length again on each write, so while a write is in flight
+ * every further line costs time and garbage in proportion to the lines already waiting.
+ */
+function stdoutDestination(): DestinationStream {
+  const sonic = pino.destination({ dest: 1, sync: false, contentMode: "buffer" });
+  const writeBuffer = sonic.write as unknown as (line: Buffer) => boolean;
+  sonic.write = (line: string): boolean => writeBuffer.call(sonic, Buffer.from(line));
+  return sonic;
+}
+
+let lastMs = Number.NaN;
+let lastTime = "";
+
+/**
+ * pino's `isoTime`, formatted once per millisecond: a busy service writes many lines in the same
+ * millisecond, and `toISOString` is a good part of the cost of a short line.
+ */
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
 }

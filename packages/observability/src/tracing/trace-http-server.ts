@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
-  type Attributes,
   context,
   propagation,
   ROOT_CONTEXT,
@@ -66,6 +65,25 @@ const knownMethods = new Set([
   "TRACE",
 ]);
 
+/** What the response's `close` listener needs to end the server span. */
+interface ServerSpan {
+  readonly span: Span;
+  readonly metadata: RPCMetadata;
+  readonly name: string;
+  threw: boolean;
+}
+
+const kServerSpan = Symbol("flotilla.tracing.serverSpan");
+type Traced = ServerResponse & { [kServerSpan]?: ServerSpan | undefined };
+
+/** One `close` listener shared by every response, rather than a closure per request. */
+function onResponseClose(this: Traced): void {
+  const state = this[kServerSpan];
+  if (state === undefined) return;
+  this[kServerSpan] = undefined;
+  endSpan(state.span, state.metadata, state.name, this, state.threw);
+}
+
 let tracerProvider: TracerProvider | undefined;
 let tracer: Tracer | undefined;
 
@@ -128,14 +146,15 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     const knownRoute = route?.(req);
     if (knownRoute !== undefined) metadata.route = knownRoute;
     const ctx = setRPCMetadata(trace.setSpan(parent, span), metadata);
-    span.setAttributes(requestAttributes(req, method, rawMethod));
-    let threw = false;
-    res.once("close", () => endSpan(span, metadata, name, res, threw));
+    setRequestAttributes(span, req, method, rawMethod);
+    const state: ServerSpan = { span, metadata, name, threw: false };
+    (res as Traced)[kServerSpan] = state;
+    res.on("close", onResponseClose);
     if (bindRequest) context.bind(ctx, req);
     try {
       return context.with(ctx, handler, this, req, res);
     } catch (error) {
-      threw = true;
+      state.threw = true;
       span.recordException(error instanceof Error ? error : String(error));
       span.setStatus({
         code: SpanStatusCode.ERROR,
@@ -147,34 +166,36 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
   };
 }
 
-function requestAttributes(req: IncomingMessage, method: string, rawMethod: string): Attributes {
+/** Sets the request's attributes one by one: an attributes object would be built only to be copied. */
+function setRequestAttributes(span: Span, req: IncomingMessage, method: string, rawMethod: string): void {
   const { headers, socket } = req;
   const url = req.url ?? "/";
   const query = url.indexOf("?");
-  const attributes: Attributes = {
-    [ATTR_URL_SCHEME]: (socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
-    [ATTR_URL_PATH]: query < 0 ? url : url.slice(0, query),
-    [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
-    [ATTR_NETWORK_PEER_ADDRESS]: socket.remoteAddress,
-    [ATTR_NETWORK_PEER_PORT]: socket.remotePort,
-    [ATTR_CLIENT_ADDRESS]: clientAddress(headers["x-forwarded-for"]) ?? socket.remoteAddress,
-  };
-  if (method !== rawMethod) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = rawMethod;
+  const peerAddress = socket.remoteAddress;
+  span.setAttribute(
+    ATTR_URL_SCHEME,
+    (socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
+  );
+  span.setAttribute(ATTR_URL_PATH, query < 0 ? url : url.slice(0, query));
+  span.setAttribute(ATTR_NETWORK_PROTOCOL_VERSION, req.httpVersion);
+  span.setAttribute(ATTR_NETWORK_PEER_ADDRESS, peerAddress);
+  span.setAttribute(ATTR_NETWORK_PEER_PORT, socket.remotePort);
+  span.setAttribute(ATTR_CLIENT_ADDRESS, clientAddress(headers["x-forwarded-for"]) ?? peerAddress);
+  if (method !== rawMethod) span.setAttribute(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, rawMethod);
   const userAgent = headers["user-agent"];
-  if (userAgent !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = userAgent;
+  if (userAgent !== undefined) span.setAttribute(ATTR_USER_AGENT_ORIGINAL, userAgent);
   const host = headers.host;
   if (host !== undefined) {
     // Host = uri-host [ ":" port ], the uri-host possibly an IPv6 literal in brackets (RFC 9110 §7.2).
     const colon = host.lastIndexOf(":");
     if (colon > host.lastIndexOf("]")) {
-      attributes[ATTR_SERVER_ADDRESS] = host.slice(0, colon);
+      span.setAttribute(ATTR_SERVER_ADDRESS, host.slice(0, colon));
       const port = Number(host.slice(colon + 1));
-      if (Number.isInteger(port)) attributes[ATTR_SERVER_PORT] = port;
+      if (Number.isInteger(port)) span.setAttribute(ATTR_SERVER_PORT, port);
     } else {
-      attributes[ATTR_SERVER_ADDRESS] = host;
+      span.setAttribute(ATTR_SERVER_ADDRESS, host);
     }
   }
-  return attributes;
 }
 
 function clientAddress(forwardedFor: string | string[] | undefined): string | undefined {
