@@ -1,6 +1,6 @@
 /**
  * The request methods that OpenTelemetry's HTTP semantic conventions call "known": those of
- * RFC 9110 §9 and PATCH (RFC 5789). Any other value is reported as {@link otherHttpMethod}.
+ * RFC 9110 §9, PATCH (RFC 5789) and QUERY. Any other value is reported as {@link otherHttpMethod}.
  */
 export const knownHttpMethods: ReadonlySet<string> = new Set([
   "CONNECT",
@@ -11,6 +11,7 @@ export const knownHttpMethods: ReadonlySet<string> = new Set([
   "PATCH",
   "POST",
   "PUT",
+  "QUERY",
   "TRACE",
 ]);
 

@@ -27,6 +27,7 @@ import {
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
 } from "@opentelemetry/semantic-conventions";
+import { knownHttpMethods, otherHttpMethod } from "../metrics/http-method.js";
 
 /** A `node:http` request listener, possibly async. */
 export type HttpHandler<
@@ -52,18 +53,6 @@ export interface TraceHttpServerOptions {
 }
 
 const scope = "@flotilla/observability/http-server";
-const knownMethods = new Set([
-  "CONNECT",
-  "DELETE",
-  "GET",
-  "HEAD",
-  "OPTIONS",
-  "PATCH",
-  "POST",
-  "PUT",
-  "QUERY",
-  "TRACE",
-]);
 
 /** What the response's `close` listener needs to end the server span. */
 interface ServerSpan {
@@ -129,7 +118,7 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
       return handler.call(this, req, res);
     }
     const rawMethod = req.method ?? "GET";
-    const method = knownMethods.has(rawMethod) ? rawMethod : "_OTHER";
+    const method = knownHttpMethods.has(rawMethod) ? rawMethod : otherHttpMethod;
     // https://opentelemetry.io/docs/specs/semconv/http/http-spans/#name: "HTTP" for unknown methods.
     const name = method === "_OTHER" ? "HTTP" : method;
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
