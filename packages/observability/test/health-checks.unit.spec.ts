@@ -1,19 +1,8 @@
-import { isConfigError } from "@flotilla/resilience";
-import { FakeClock } from "@flotilla/resilience/testing";
+import { FakeClock, configIssues as issues } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import type { HealthCheckContext } from "../src/health/health-check.js";
 import { healthChecks } from "../src/health/health-checks.js";
 import { HealthCheckTimeoutError, HealthErrorCode } from "../src/health/health-error.js";
-
-function issues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (isConfigError(error)) return error.issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 /** A check whose runs the test settles by hand, counting them. */
 function manualCheck() {

@@ -1,7 +1,7 @@
 import { IncomingMessage } from "node:http";
 import { Socket } from "node:net";
 import { Writable } from "node:stream";
-import { isConfigError } from "@flotilla/resilience";
+import { configIssues as issues } from "@flotilla/resilience/testing";
 import { context, INVALID_SPAN_CONTEXT, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { TracerProvider } from "@opentelemetry/sdk-trace";
@@ -26,16 +26,6 @@ function logger(extra: Partial<LoggerOptions> = {}) {
     ...extra,
   });
   return { log, lines: sink.lines };
-}
-
-function issues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (isConfigError(error)) return error.issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 describe("createLogger", () => {

@@ -1,4 +1,4 @@
-import { isConfigError } from "@flotilla/resilience";
+import { configIssues as issues } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import { httpDurationBuckets, overflowLabel } from "../src/metrics/http-duration-histogram.js";
 import { httpMethodLabel } from "../src/metrics/http-method.js";
@@ -8,16 +8,6 @@ import { family, histogramSeries, parsePrometheusText, samples } from "./support
 
 function metricsFor(extra: Record<string, unknown> = {}) {
   return createMetrics({ service: "orders", instanceId: "orders-1", collectDefaults: false, ...extra });
-}
-
-function issues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (isConfigError(error)) return error.issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 describe("HTTP duration histograms", () => {

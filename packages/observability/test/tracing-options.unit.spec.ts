@@ -1,17 +1,7 @@
-import { type ConfigError, isConfigError } from "@flotilla/resilience";
+import { configIssues as issues } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import { telemetryOptionsFromEnv } from "../src/tracing/telemetry-env.js";
 import { defaultTraceEndpoint, parseTelemetryOptions } from "../src/tracing/telemetry-options.js";
-
-function issues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (isConfigError(error)) return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 const env = {};
 

@@ -1,21 +1,11 @@
-import { ConfigError, ConfigReader, isConfigError } from "@flotilla/resilience";
-import { FakeClock } from "@flotilla/resilience/testing";
+import { ConfigError, ConfigReader } from "@flotilla/resilience";
+import { FakeClock, configIssues as issues } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import { outlierDetector } from "../src/outlier/outlier-detector.js";
 import {
   outlierDetectorDefaults,
   parseOutlierDetectorOptions,
 } from "../src/outlier/outlier-detector-options.js";
-
-function issues(run: () => unknown): string[] {
-  try {
-    run();
-  } catch (error) {
-    if (isConfigError(error)) return error.issues.map((i) => `${i.path}: ${i.message}`);
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("outlier detector options", () => {
   it("defaults to Envoy's values", () => {

@@ -6,8 +6,7 @@ import { parseFallbackOptions } from "../src/fallback/fallback-options.js";
 import { isPending, type LaterQueue, type PendingMarker } from "../src/fallback/pending.js";
 import { pipeline } from "../src/pipeline.js";
 import type { Policy, PolicyContext } from "../src/policy-context.js";
-import { FakeClock } from "../src/testing/index.js";
-import { configIssues } from "./support/config-issues.js";
+import { configIssues, FakeClock } from "../src/testing/index.js";
 
 const boom = new Error("boom");
 const fails = (): Promise<never> => Promise.reject(boom);

@@ -8,8 +8,7 @@ import { Hedging, hedging } from "../src/hedging/hedging.js";
 import type { HedgingEvent } from "../src/hedging/hedging-event.js";
 import { parseHedgingOptions } from "../src/hedging/hedging-options.js";
 import type { PolicyContext } from "../src/policy-context.js";
-import { FakeClock } from "../src/testing/index.js";
-import { configIssues } from "./support/config-issues.js";
+import { configIssues, FakeClock } from "../src/testing/index.js";
 
 /** A FakeClock that counts the timers set and cleared. */
 class CountingClock extends FakeClock {

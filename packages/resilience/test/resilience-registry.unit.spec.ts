@@ -7,8 +7,7 @@ import {
   Retry,
   resilienceRegistry,
 } from "../src/index.js";
-import { FakeClock } from "../src/testing/index.js";
-import { configError } from "./support/config-issues.js";
+import { configError, FakeClock } from "../src/testing/index.js";
 
 describe("resilienceRegistry", () => {
   it("builds an instance from its base config and its own overrides", () => {

@@ -9,4 +9,6 @@
  * ```
  * @packageDocumentation
  */
+
+export { configError, configIssues } from "./config-issues.js";
 export { FakeClock, flushMicrotasks } from "./fake-clock.js";

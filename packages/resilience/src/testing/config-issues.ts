@@ -1,6 +1,6 @@
-import { type ConfigError, isConfigError } from "../../src/errors.js";
+import { type ConfigError, isConfigError } from "../errors.js";
 
-/** Runs `run`, which must throw a {@link ConfigError}, and returns it. */
+/** Runs `run`, which must throw a {@link ConfigError}, and returns that error. */
 export function configError(run: () => unknown): ConfigError {
   try {
     run();
