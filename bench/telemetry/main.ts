@@ -19,15 +19,32 @@ const quick = process.argv.includes("--quick");
 const settings = quick
   ? { samples: 3, warmupSeconds: 1, seconds: 3, connections: 32 }
   : { samples: 5, warmupSeconds: 2, seconds: 8, connections: 32 };
-const contenders = ["bare", "full", "sampled"] as const;
-type Contender = (typeof contenders)[number];
+// `--parts` adds one contender per part (10 % sampling for tracing) to show where the overhead goes.
+const withParts = process.argv.includes("--parts");
+const allContenders = ["bare", "full", "sampled", "trace-only", "metrics-only", "log-only"] as const;
+type Contender = (typeof allContenders)[number];
+const contenders: readonly Contender[] = withParts ? allContenders : ["bare", "full", "sampled"];
+/** Server mode and FLOTILLA_BENCH_PARTS of each contender. */
+const launch: Record<Contender, { mode: string; parts?: string }> = {
+  bare: { mode: "bare" },
+  full: { mode: "full" },
+  sampled: { mode: "sampled" },
+  "trace-only": { mode: "sampled", parts: "trace" },
+  "metrics-only": { mode: "sampled", parts: "metrics" },
+  "log-only": { mode: "sampled", parts: "log" },
+};
 
 ensureWrk();
 const collector = await startCollector({ port: 0, maxSpans: 200_000 });
 
 async function measure(contender: Contender) {
-  const child = spawn(process.execPath, [join(here, "server.ts"), contender], {
-    env: { ...process.env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces` },
+  const { mode, parts } = launch[contender];
+  const child = spawn(process.execPath, [join(here, "server.ts"), mode], {
+    env: {
+      ...process.env,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collector.url}/v1/traces`,
+      ...(parts === undefined ? {} : { FLOTILLA_BENCH_PARTS: parts }),
+    },
     stdio: ["ignore", "ignore", "pipe"],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -72,6 +89,9 @@ const labels: Record<Contender, string> = {
   bare: "bare node:http",
   full: "instrumented, 100 % sampled",
   sampled: "instrumented, 10 % sampled",
+  "trace-only": "tracing only, 10 % sampled",
+  "metrics-only": "metrics only",
+  "log-only": "access log only",
 };
 const table = markdownTable(
   ["contender", "median req/s", "min", "max", "p99 ms (median)", "÷ bare"],
@@ -97,7 +117,7 @@ const result = {
     instrumented_vs_bare_sampled: round(median("sampled") / bare),
   },
 };
-const command = `npm run bench -- telemetry${quick ? " --quick" : ""}`;
+const command = `npm run bench -- telemetry${quick ? " --quick" : ""}${withParts ? " --parts" : ""}`;
 const report = [
   `## Telemetry overhead benchmark — ${new Date().toISOString().slice(0, 10)}`,
   "",
