@@ -3,7 +3,7 @@ import type { ServiceInstance } from "../instance.js";
 import { AliasTable } from "./alias-table.js";
 import type { Balancer } from "./balancer.js";
 import { type RandomOption, readRandom } from "./balancer-options.js";
-import { eligibleInstances } from "./eligible-instances.js";
+import { reconcileSlots } from "./instance-slots.js";
 import type { RandomSource } from "./seeded-random.js";
 
 /** Options of a {@link LeastRequestBalancer}. */
@@ -76,17 +76,7 @@ export class LeastRequestBalancer implements Balancer {
   }
 
   update(instances: readonly ServiceInstance[]): void {
-    const eligible = eligibleInstances(instances);
-    const slots: Slot[] = [];
-    const byId = new Map<string, Slot>();
-    for (const instance of eligible) {
-      let slot = this.#byId.get(instance.id);
-      if (slot === undefined) slot = new Slot(instance);
-      slot.instance = instance;
-      slot.weight = instance.weight;
-      slots.push(slot);
-      byId.set(instance.id, slot);
-    }
+    const { slots, byId } = reconcileSlots(instances, this.#byId, (instance) => new Slot(instance));
     this.#sampler.build(
       slots.map((s) => s.weight),
       slots.length,
