@@ -26,6 +26,44 @@ export {
   weightedRoundRobin,
 } from "./balancer/weighted-round-robin.js";
 export { ZoneAwareBalancer, type ZoneAwareOptions, zoneAware } from "./balancer/zone-aware.js";
+export {
+  HealthChecker,
+  type HealthCheckerStats,
+  type HealthCheckTarget,
+  healthChecker,
+} from "./health/health-checker.js";
+export {
+  type HealthCheckerOptions,
+  healthCheckerDefaults,
+  parseHealthCheckerOptions,
+  type ResolvedHealthCheckerOptions,
+} from "./health/health-checker-options.js";
+export {
+  type Probe,
+  type ProbeResult,
+  SystemProbe,
+  type SystemProbeOptions,
+  systemProbe,
+} from "./health/probe.js";
+export {
+  type ActiveCheck,
+  type CheckDefaults,
+  type CheckKind,
+  checkDefaults,
+  maxCheckIntervalMs,
+  minCheckIntervalMs,
+  type ResolvedCheck,
+  type ResolvedHttpCheck,
+  type ResolvedTcpCheck,
+  type ResolvedTtlCheck,
+  resolveChecks,
+} from "./health/resolve-checks.js";
+export {
+  SelfPreservation,
+  type SelfPreservationOptions,
+  type SelfPreservationStats,
+  selfPreservation,
+} from "./health/self-preservation.js";
 export { type ServiceInstance, type ServiceInstanceInit, serviceInstance } from "./instance.js";
 export {
   OutlierDetector,
@@ -46,3 +84,34 @@ export type {
   OutlierReturnedEvent,
 } from "./outlier/outlier-event.js";
 export { OutlierOutcome } from "./outlier/outlier-outcome.js";
+export type {
+  CheckDefinition,
+  CheckStatus,
+  HealthStatus,
+  HttpCheckDefinition,
+  InstanceRecord,
+  RegistrationRequest,
+  RegistrationResponse,
+  TcpCheckDefinition,
+  TtlCheckDefinition,
+} from "./registration.js";
+export {
+  isRegistryError,
+  RegistryError,
+  RegistryErrorCode,
+  RegistryInvalidRequestError,
+  RegistryUnknownLeaseError,
+  type RequestIssue,
+} from "./registry-error.js";
+export type {
+  DeleteOptions,
+  LeaseGrant,
+  PutOptions,
+  Store,
+  StoreEntry,
+  StoreEvent,
+  StoreSnapshot,
+  StoreWatch,
+  StoreWatchHandlers,
+  WriteResult,
+} from "./store/store.js";
