@@ -103,6 +103,16 @@ export {
   RegistryUnknownLeaseError,
   type RequestIssue,
 } from "./registry-error.js";
+export { EmbeddedStore, type EmbeddedStoreStats, embeddedStore } from "./store/embedded-store.js";
+export {
+  type EmbeddedStoreOptions,
+  type ExpiryGuard,
+  embeddedStoreDefaults,
+  parseEmbeddedStoreOptions,
+  type ResolvedEmbeddedStoreOptions,
+  type StoreSyncMode,
+} from "./store/embedded-store-options.js";
+export { RegistryDataCorruptError } from "./store/registry-data-corrupt-error.js";
 export type {
   DeleteOptions,
   LeaseGrant,
