@@ -26,6 +26,67 @@ export {
   weightedRoundRobin,
 } from "./balancer/weighted-round-robin.js";
 export { ZoneAwareBalancer, type ZoneAwareOptions, zoneAware } from "./balancer/zone-aware.js";
+export type { ClientLogger } from "./client/client-logger.js";
+export {
+  type CallReport,
+  Discovery,
+  type DiscoveryOptions,
+  discovery,
+  type InstanceSource,
+} from "./client/discovery.js";
+export {
+  DiscoveryCache,
+  type DiscoveryCacheOptions,
+  discoveryCache,
+  type Staleness,
+} from "./client/discovery-cache.js";
+export type {
+  LeaseKeeperCommonOptions,
+  RegistrationApi,
+  RegistrationState,
+  RegistrationStateChange,
+} from "./client/lease-keeper.js";
+export type {
+  BlockingOptions,
+  CallOptions,
+  InstanceFilters,
+  InstancesQuery,
+  InstancesResult,
+  RegistryApi,
+} from "./client/registry-api.js";
+export {
+  type KvDeleteResult,
+  type KvEntry,
+  type KvGetResult,
+  type KvListResult,
+  type KvPutResult,
+  type KvSelector,
+  type KvWriteOptions,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RegistryHealth,
+  registryClient,
+  type ServiceSummary,
+  type ServicesResult,
+  type StreamEnd,
+  type StreamHandlers,
+} from "./client/registry-client.js";
+export {
+  isRegistryClientClosedError,
+  RegistryClientClosedError,
+  registryClientClosedCode,
+} from "./client/registry-client-closed-error.js";
+export {
+  SelfRegistration,
+  type SelfRegistrationOptions,
+  selfRegistration,
+} from "./client/self-registration.js";
+export { type SseEvent, SseParser } from "./client/sse-parser.js";
+export {
+  ThirdPartyRegistration,
+  type ThirdPartyRegistrationOptions,
+  thirdPartyRegistration,
+} from "./client/third-party-registration.js";
 export {
   HealthChecker,
   type HealthCheckerStats,

@@ -16,6 +16,8 @@ export const RegistryErrorCode = {
   DataCorrupt: "FLT_REGISTRY_DATA_CORRUPT",
   /** The registry server could not be reached or answered with a server error. */
   Unreachable: "FLT_REGISTRY_UNREACHABLE",
+  /** A registry client, cache or registration loop was used after `close()`/`stop()`. */
+  ClientClosed: "FLT_REGISTRY_CLIENT_CLOSED",
   /** A service has no instance to route to. */
   NoInstance: "FLT_REGISTRY_NO_INSTANCE",
 } as const;
@@ -60,6 +62,10 @@ export class RegistryInvalidRequestError extends RegistryError {
     );
     this.issues = issues;
   }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isRegistryError(value, RegistryErrorCode.InvalidRequest);
+  }
 }
 
 /** A lease the registry does not know; the instance must register again. */
@@ -69,5 +75,9 @@ export class RegistryUnknownLeaseError extends RegistryError {
   constructor(lease: string) {
     super(RegistryErrorCode.UnknownLease, `unknown lease "${lease}": register again`);
     this.lease = lease;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isRegistryError(value, RegistryErrorCode.UnknownLease);
   }
 }

@@ -1,4 +1,4 @@
-import { RegistryError, RegistryErrorCode } from "../registry-error.js";
+import { isRegistryError, RegistryError, RegistryErrorCode } from "../registry-error.js";
 
 /**
  * A file of an embedded store's data directory that cannot be read back: a log line in the
@@ -20,5 +20,9 @@ export class RegistryDataCorruptError extends RegistryError {
     );
     this.file = file;
     this.line = line;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isRegistryError(value, RegistryErrorCode.DataCorrupt);
   }
 }

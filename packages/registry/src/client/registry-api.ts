@@ -1,0 +1,53 @@
+import type { InstanceRecord, RegistrationRequest, RegistrationResponse } from "../registration.js";
+
+/** What every call of a {@link RegistryApi} accepts. */
+export interface CallOptions {
+  /** Aborts the call; it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Turns a read into a blocking query (API.md, "Blocking queries"): the registry answers as soon as
+ * the result's index is above `index`, or after `waitMs` with the unchanged result.
+ */
+export interface BlockingOptions extends CallOptions {
+  /** The index of the answer the caller already has; absent (or 0) answers at once. */
+  readonly index?: number | undefined;
+  /** How long the registry may hold the query (default 30 s, at most 5 min; jittered by ±1/16). */
+  readonly waitMs?: number | undefined;
+}
+
+/** The filters of `GET /v1/services/{service}`; all given ones must match. */
+export interface InstanceFilters {
+  /** An npm `semver` range (`^1.2`, `>=2 <3`). */
+  readonly version?: string | undefined;
+  /** Tags the instance must all carry. */
+  readonly tags?: readonly string[] | undefined;
+  readonly zone?: string | undefined;
+  /** `passing` only, or `any`; default `passing` and `warning`. */
+  readonly status?: "passing" | "warning" | "critical" | "any" | undefined;
+}
+
+/** The query of `GET /v1/services/{service}`: filters, and blocking-query options. */
+export interface InstancesQuery extends InstanceFilters, BlockingOptions {}
+
+/** A service's instances and the store index the answer reflects. */
+export interface InstancesResult {
+  readonly index: number;
+  readonly instances: readonly InstanceRecord[];
+}
+
+/**
+ * The narrow part of the registry API that registration loops and the discovery cache use; the
+ * HTTP {@link RegistryClient} implements it, and tests implement it in memory.
+ */
+export interface RegistryApi {
+  /** Registers (or replaces) an instance and grants it a lease. */
+  register(request: RegistrationRequest, options?: CallOptions): Promise<RegistrationResponse>;
+  /** Renews a lease; rejects with `RegistryUnknownLeaseError` when the registry no longer knows it. */
+  renew(leaseId: string, options?: CallOptions): Promise<{ readonly ttlMs: number }>;
+  /** Removes an instance; resolves `false` when the registry did not know it. */
+  deregister(service: string, id: string, options?: CallOptions): Promise<boolean>;
+  /** A service's instances, optionally as a blocking query. */
+  instances(service: string, query?: InstancesQuery): Promise<InstancesResult>;
+}
