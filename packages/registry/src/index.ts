@@ -173,6 +173,13 @@ export {
   type ResolvedEmbeddedStoreOptions,
   type StoreSyncMode,
 } from "./store/embedded-store-options.js";
+export { EtcdStore, etcdStore } from "./store/etcd-store.js";
+export {
+  type EtcdStoreOptions,
+  etcdStoreDefaults,
+  parseEtcdStoreOptions,
+  type ResolvedEtcdStoreOptions,
+} from "./store/etcd-store-options.js";
 export { RegistryDataCorruptError } from "./store/registry-data-corrupt-error.js";
 export type {
   DeleteOptions,

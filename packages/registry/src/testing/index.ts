@@ -1,0 +1,1 @@
+export { type EtcdServer, startEtcd } from "./etcd-server.js";
