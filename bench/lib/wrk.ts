@@ -32,7 +32,7 @@ export function ensureWrk(): void {
  */
 export async function runWrk(
   url: string,
-  options: { seconds: number; connections: number; threads?: number },
+  options: { seconds: number; connections: number; threads?: number; script?: string },
 ): Promise<WrkResult> {
   const { hostname } = new URL(url);
   if (hostname !== "127.0.0.1" && hostname !== "localhost" && hostname !== "[::1]") {
@@ -40,7 +40,14 @@ export async function runWrk(
   }
   const { stdout: out } = await promisify(execFile)(
     "wrk",
-    [`-t${options.threads ?? 1}`, `-c${options.connections}`, `-d${options.seconds}s`, "--latency", url],
+    [
+      `-t${options.threads ?? 1}`,
+      `-c${options.connections}`,
+      `-d${options.seconds}s`,
+      "--latency",
+      ...(options.script === undefined ? [] : ["-s", options.script]),
+      url,
+    ],
     { encoding: "utf8", timeout: (options.seconds + 30) * 1000 },
   );
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);

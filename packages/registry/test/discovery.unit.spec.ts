@@ -137,6 +137,20 @@ describe("Discovery", () => {
     expect(discover.pick("orders")?.id).toBe("b");
   });
 
+  it("avoids the instances a retry already tried, and counts only the instance it returns", () => {
+    const { source, discover } = setup({ balancer: { algorithm: "round-robin" } });
+    source.sets.set("s", [inst("a"), inst("b"), inst("c")]);
+    const exclude = new Set(["a", "b"]);
+    for (let k = 0; k < 30; k++) {
+      const picked = discover.pick("s", { exclude })!;
+      expect(picked.id).toBe("c");
+      discover.report("s", picked, { durationMs: 1 });
+    }
+    expect(discover.inflight("s")).toBe(0);
+    const all = new Set(["a", "b", "c"]);
+    expect(discover.pick("s", { exclude: all })).toBeDefined();
+  });
+
   it("reports for a service never picked are ignored", () => {
     const { discover } = setup();
     expect(() => discover.report("nothing", inst("a"), { status: 200, durationMs: 1 })).not.toThrow();

@@ -24,6 +24,15 @@ export interface DiscoveryOptions {
   readonly outlier?: OutlierDetectorOptions | undefined;
 }
 
+/** What {@link Discovery.pick} takes: the balancer's context and the instances a retry has tried. */
+export interface DiscoveryPickContext extends PickContext {
+  /** Instance ids to avoid (those a retry of the same call already tried). */
+  readonly exclude?: ReadonlySet<string> | undefined;
+}
+
+/** How many times a pick asks the balancer for an instance not in `exclude`. */
+export const hostSelectionAttempts = 5;
+
 /** How a call to a picked instance ended, for {@link Discovery.report}. */
 export interface CallReport {
   /** The HTTP status of the response, when there was one. */
@@ -89,8 +98,12 @@ export class Discovery {
   /**
    * An instance of `service` for one call, or `undefined` when there is none (yet: the cache's
    * first call for a service starts its watch). Counts the call as started.
+   *
+   * A retry passes the ids it already tried in `ctx.exclude`: like Envoy's `previous_hosts` retry
+   * predicate, the balancer is asked again (up to {@link hostSelectionAttempts} times) while it
+   * answers an excluded instance, and the last answer is used if all were excluded.
    */
-  pick(service: string, ctx?: PickContext): ServiceInstance | undefined {
+  pick(service: string, ctx?: DiscoveryPickContext): ServiceInstance | undefined {
     const upstream = this.#upstream(service);
     const set = this.#cache.instances(service);
     if (set !== upstream.set) {
@@ -100,7 +113,13 @@ export class Discovery {
     let eligible = upstream.detector.filter(set);
     if (eligible.length === 0) eligible = set;
     if (eligible !== upstream.fed) this.#feed(upstream, eligible);
-    const instance = upstream.balancer.pick(ctx);
+    let instance = upstream.balancer.pick(ctx);
+    const exclude = ctx?.exclude;
+    if (exclude !== undefined && exclude.size > 0) {
+      for (let k = 1; k < hostSelectionAttempts && instance !== undefined && exclude.has(instance.id); k++) {
+        instance = upstream.balancer.pick(ctx);
+      }
+    }
     if (instance !== undefined) {
       upstream.balancer.onStart?.(instance);
       upstream.inflight.set(instance.id, (upstream.inflight.get(instance.id) ?? 0) + 1);
