@@ -157,6 +157,11 @@ export type {
   TtlCheckDefinition,
 } from "./registration.js";
 export {
+  type ParsedRegistration,
+  parseRegistrationRequest,
+  registrationLimits,
+} from "./registration-schema.js";
+export {
   isRegistryError,
   RegistryError,
   RegistryErrorCode,
@@ -164,6 +169,19 @@ export {
   RegistryUnknownLeaseError,
   type RequestIssue,
 } from "./registry-error.js";
+export { HttpProblem, isHttpProblem, type ProblemCode, ServerProblemCode } from "./server/http-problem.js";
+export type { InstanceHealthCheckerOptions } from "./server/instance-health.js";
+export { openApiDocument } from "./server/openapi-document.js";
+export { RegistryServer, registryServer } from "./server/registry-server.js";
+export {
+  parseRegistryServerOptions,
+  type RegistryLimits,
+  type RegistrySelfPreservationOptions,
+  type RegistryServerOptions,
+  type ResolvedRegistryServerOptions,
+  registryServerDefaults,
+} from "./server/registry-server-options.js";
+export { type RunningRegistry, runRegistry } from "./server/run-registry.js";
 export { EmbeddedStore, type EmbeddedStoreStats, embeddedStore } from "./store/embedded-store.js";
 export {
   type EmbeddedStoreOptions,

@@ -315,24 +315,28 @@ export function storeContract(name: string, harness: StoreContractHarness): void
         expect(events.events.filter((e) => e.type === "delete").map((e) => e.key)).toEqual([`${p}leased`]);
       });
 
-      it.runIf(harness.expire === undefined)("keepAlive pushes the deadline out by a full TTL", async () => {
-        // With a real clock (etcd) the TTL has to pass for real: waiting out time is what is tested.
-        const pass = (ms: number) =>
-          harness.clock !== undefined
-            ? harness.clock.advance(ms)
-            : new Promise<void>((resolve) => setTimeout(resolve, ms));
-        const lease = await store.grantLease(ttlMs);
-        await store.put(`${p}k`, "v", { lease: lease.id });
-        for (let n = 0; n < 5; n++) {
-          await pass(lease.ttlMs * 0.5);
-          expect(await store.keepAlive(lease.id)).toBe(true);
-        }
-        expect(await store.get(`${p}k`)).toBeDefined();
-        const events = record(p, await store.currentIndex());
-        if (harness.clock !== undefined) await harness.clock.advance(lease.ttlMs * 2 + 1_000);
-        await events.waitFor((es) => es.some((e) => e.type === "delete"));
-        expect(await store.keepAlive(lease.id)).toBe(false);
-      }, 30_000);
+      it.runIf(harness.expire === undefined)(
+        "keepAlive pushes the deadline out by a full TTL",
+        async () => {
+          // With a real clock (etcd) the TTL has to pass for real: waiting out time is what is tested.
+          const pass = (ms: number) =>
+            harness.clock !== undefined
+              ? harness.clock.advance(ms)
+              : new Promise<void>((resolve) => setTimeout(resolve, ms));
+          const lease = await store.grantLease(ttlMs);
+          await store.put(`${p}k`, "v", { lease: lease.id });
+          for (let n = 0; n < 5; n++) {
+            await pass(lease.ttlMs * 0.5);
+            expect(await store.keepAlive(lease.id)).toBe(true);
+          }
+          expect(await store.get(`${p}k`)).toBeDefined();
+          const events = record(p, await store.currentIndex());
+          if (harness.clock !== undefined) await harness.clock.advance(lease.ttlMs * 2 + 1_000);
+          await events.waitFor((es) => es.some((e) => e.type === "delete"));
+          expect(await store.keepAlive(lease.id)).toBe(false);
+        },
+        30_000,
+      );
     });
 
     describe("watch", () => {

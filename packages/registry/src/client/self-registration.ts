@@ -7,7 +7,7 @@ import {
   leaseKeeperCommonKeys,
   type RegistrationState,
 } from "./lease-keeper.js";
-import { parseRegistrationRequest } from "./parse-registration-request.js";
+import { readRegistrationConfig } from "./read-registration-config.js";
 
 /** Options of {@link selfRegistration}. */
 export interface SelfRegistrationOptions extends LeaseKeeperCommonOptions {
@@ -48,7 +48,7 @@ export class SelfRegistration {
     const reader = new ConfigReader();
     const obj = reader.object(options, "");
     reader.knownKeys(obj, [...leaseKeeperCommonKeys, "registration", "handleSignals", "exitOnSignal"], "");
-    const registration = parseRegistrationRequest(obj.registration, reader, "registration");
+    const registration = readRegistrationConfig(obj.registration, reader, "registration");
     this.#handleSignals = reader.boolean(obj, "handleSignals", "", true);
     this.#exitOnSignal = reader.boolean(obj, "exitOnSignal", "", true);
     reader.throwIfInvalid();

@@ -6,7 +6,7 @@ import {
   leaseKeeperCommonKeys,
   type RegistrationState,
 } from "./lease-keeper.js";
-import { parseRegistrationRequest } from "./parse-registration-request.js";
+import { readRegistrationConfig } from "./read-registration-config.js";
 
 /** Options of {@link thirdPartyRegistration}. */
 export interface ThirdPartyRegistrationOptions extends LeaseKeeperCommonOptions {
@@ -42,7 +42,7 @@ export class ThirdPartyRegistration {
       const ids = new Set<string>();
       raw.forEach((item: unknown, i) => {
         const path = `registrations[${i}]`;
-        const request = parseRegistrationRequest(item, reader, path);
+        const request = readRegistrationConfig(item, reader, path);
         if (typeof request.id === "string") {
           if (ids.has(request.id)) reader.issue(`${path}.id`, `duplicate id "${request.id}"`);
           ids.add(request.id);

@@ -1,0 +1,391 @@
+// `npm run bench -- registry [--quick]`: the registry's three figures, in one run.
+// (1) Change propagation: time from sending a registration to each of 100 and 1,000 watchers
+//     receiving the new instance list — the Flotilla registry on its embedded store (blocking
+//     queries, as the discovery cache uses them, and SSE streams), on its etcd store, and etcd's own
+//     watch used directly (etcd3 clients watching a prefix, the key written with a plain put).
+// (2) Heartbeats/s: wrk renewing 1,000 leases over keep-alive connections, embedded and etcd store.
+// (3) Balancer pick cost at 10 and 10,000 instances, per algorithm (balancer-pick.ts).
+// Every server is its own process (registry-main from dist, etcd from Debian's etcd-server on
+// loopback ports of its own); watchers and the registrar share this process and its clock.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type InstancesResult, type RegistryClient, registryClient } from "@flotilla/registry";
+import { startEtcd } from "@flotilla/registry/testing";
+import { Etcd3 } from "etcd3";
+import { Agent } from "undici";
+import { machineLine } from "../lib/machine.ts";
+import { markdownTable } from "../lib/markdown-table.ts";
+import { round } from "../lib/stats.ts";
+import { runWorker } from "../lib/worker-runner.ts";
+import { ensureWrk, runWrk } from "../lib/wrk.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes("--quick");
+const settings = quick
+  ? { rounds: 5, watcherCounts: [100, 1000], heartbeatSeconds: 3, heartbeatWarmup: 1, leases: 1000 }
+  : { rounds: 20, watcherCounts: [100, 1000], heartbeatSeconds: 10, heartbeatWarmup: 2, leases: 1000 };
+const registryMain = join(
+  dirname(createRequire(import.meta.url).resolve("@flotilla/registry/package.json")),
+  "dist",
+  "server",
+  "registry-main.js",
+);
+
+/** A registry-main process and its URL. */
+interface RegistryProcess {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function startRegistry(args: readonly string[]): Promise<RegistryProcess> {
+  const child: ChildProcess = spawn(process.execPath, [registryMain, "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /registry listening on (http:\/\/[^\s"]+)/.exec(seen);
+      if (match !== null) resolve(match[1]!);
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`registry-main exited with ${code}:\n${seen}`)));
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return {
+    url,
+    async stop() {
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Percentile of sorted samples (nearest rank). */
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Latencies seen by every watcher over every round, and how they are armed and triggered. */
+interface Watchers {
+  /** Resolves with each watcher's receive time (performance.now) of the instance `id`. */
+  expect(id: string): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+function watcherSet(count: number): {
+  received(watcher: number, ids: Iterable<string>): void;
+  expect(id: string): Promise<number[]>;
+} {
+  let pending:
+    | { id: string; times: number[]; seen: Uint8Array; left: number; done: (t: number[]) => void }
+    | undefined;
+  return {
+    received(watcher, ids) {
+      const round = pending;
+      if (round === undefined || round.seen[watcher] === 1) return;
+      for (const id of ids) {
+        if (id !== round.id) continue;
+        round.seen[watcher] = 1;
+        round.times.push(performance.now());
+        if (--round.left === 0) {
+          pending = undefined;
+          round.done(round.times);
+        }
+        return;
+      }
+    },
+    expect(id) {
+      return new Promise((done) => {
+        pending = { id, times: [], seen: new Uint8Array(count), left: count, done };
+      });
+    },
+  };
+}
+
+const ids = (result: InstancesResult) => result.instances.map((i) => i.id);
+
+function registryWatchers(url: string, count: number, mode: "blocking" | "sse"): Watchers {
+  const agent = new Agent({ keepAliveTimeout: 60_000, connections: null });
+  const client = registryClient({ url, dispatcher: agent, timeoutMs: 60_000 });
+  const set = watcherSet(count);
+  const abort = new AbortController();
+  const loops: Promise<unknown>[] = [];
+  for (let w = 0; w < count; w++) {
+    if (mode === "sse") {
+      loops.push(
+        client.streamInstances(
+          "bench",
+          {},
+          {
+            signal: abort.signal,
+            onSnapshot: (r) => set.received(w, ids(r)),
+            onUpdate: (r) => set.received(w, ids(r)),
+          },
+        ),
+      );
+    } else {
+      loops.push(
+        (async () => {
+          let index: number | undefined;
+          while (!abort.signal.aborted) {
+            try {
+              const r = await client.instances("bench", {
+                ...(index === undefined ? {} : { index }),
+                waitMs: 30_000,
+                signal: abort.signal,
+              });
+              index = r.index;
+              set.received(w, ids(r));
+            } catch {
+              if (abort.signal.aborted) return;
+            }
+          }
+        })(),
+      );
+    }
+  }
+  return {
+    expect: set.expect,
+    async close() {
+      abort.abort();
+      await Promise.allSettled(loops);
+      await client.close();
+      await agent.close();
+    },
+  };
+}
+
+function etcdWatchers(endpoint: string, count: number): Watchers & { ready: Promise<void> } {
+  // One client per 10 watchers: each service instance is its own etcd client in a deployment,
+  // and etcd3 multiplexes a client's watchers on one gRPC stream.
+  const clients = Array.from({ length: Math.ceil(count / 10) }, () => new Etcd3({ hosts: endpoint }));
+  const set = watcherSet(count);
+  const ready = Promise.all(
+    Array.from({ length: count }, async (_, w) => {
+      const watcher = await clients[Math.floor(w / 10)]!.watch().prefix("bench/").create();
+      watcher.on("put", (kv) => set.received(w, [kv.key.toString().slice("bench/".length)]));
+      return watcher;
+    }),
+  );
+  return {
+    ready: ready.then(() => undefined),
+    expect: set.expect,
+    async close() {
+      for (const watcher of await ready) await watcher.cancel();
+      for (const client of clients) client.close();
+    },
+  };
+}
+
+/** Arms watchers, then measures `rounds` changes; returns every watcher's latency in ms. */
+async function propagate(
+  watchers: Watchers,
+  change: (id: string) => Promise<void>,
+  label: string,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  // The first change also proves every watcher is connected and receiving; it is not counted.
+  for (let round = -1; round < settings.rounds; round++) {
+    const id = `b-${label.replace(/\W+/g, "-")}-${round + 1}`;
+    const received = watchers.expect(id);
+    const sent = performance.now();
+    await change(id);
+    const times = await Promise.race([
+      received,
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`${label}: not every watcher saw ${id} within 30 s`)),
+          30_000,
+        ).unref(),
+      ),
+    ]);
+    if (round >= 0) for (const t of times) latencies.push(t - sent);
+    // Let blocking watchers send their next query before the next change.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+function registerVia(client: RegistryClient) {
+  return async (id: string) => {
+    await client.register({ service: "bench", id, address: "127.0.0.1", port: 9, ttlMs: 600_000 });
+  };
+}
+
+interface PropagationRow {
+  readonly contender: string;
+  readonly watchers: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+const rows: PropagationRow[] = [];
+function record(contender: string, watchers: number, latencies: readonly number[]): void {
+  rows.push({
+    contender,
+    watchers,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1]!,
+  });
+  process.stderr.write(`${contender} @ ${watchers}: p99 ${round(percentile(latencies, 99))} ms\n`);
+}
+
+ensureWrk();
+const etcd = await startEtcd();
+const dataDir = mkdtempSync(join(tmpdir(), "flotilla-bench-registry-"));
+const heartbeats: { store: string; rps: number; p99: number; errors: number }[] = [];
+try {
+  // (1) Propagation.
+  for (const watchers of settings.watcherCounts) {
+    for (const contender of ["embedded, blocking queries", "embedded, SSE", "etcd store, blocking queries"]) {
+      const registry = await startRegistry(
+        contender.startsWith("etcd")
+          ? ["--etcd", etcd.endpoint]
+          : ["--data-dir", join(dataDir, `p-${watchers}-${rows.length}`)],
+      );
+      const registrar = registryClient({ url: registry.url });
+      const set = registryWatchers(registry.url, watchers, contender.endsWith("SSE") ? "sse" : "blocking");
+      try {
+        record(contender, watchers, await propagate(set, registerVia(registrar), `${contender}-${watchers}`));
+      } finally {
+        await set.close();
+        await registrar.close();
+        await registry.stop();
+      }
+    }
+    const direct = etcdWatchers(etcd.endpoint, watchers);
+    const writer = new Etcd3({ hosts: etcd.endpoint });
+    try {
+      await direct.ready;
+      record(
+        "etcd watch, direct",
+        watchers,
+        await propagate(
+          direct,
+          async (id) => {
+            await writer.put(`bench/${id}`).value(JSON.stringify({ id, address: "127.0.0.1", port: 9 }));
+          },
+          `etcd-${watchers}`,
+        ),
+      );
+    } finally {
+      await direct.close();
+      writer.close();
+    }
+  }
+
+  // (2) Heartbeats/s.
+  for (const store of ["embedded", "etcd"] as const) {
+    const registry = await startRegistry(
+      store === "etcd" ? ["--etcd", etcd.endpoint] : ["--data-dir", join(dataDir, "heartbeats")],
+    );
+    const client = registryClient({ url: registry.url });
+    try {
+      const leases: string[] = [];
+      for (let k = 0; k < settings.leases; k++) {
+        const r = await client.register({
+          service: "hb",
+          id: `hb-${k}`,
+          address: "127.0.0.1",
+          port: 10_000 + k,
+          ttlMs: 600_000,
+        });
+        leases.push(r.lease.id);
+      }
+      const script = join(dataDir, `renew-${store}.lua`);
+      writeFileSync(
+        script,
+        [
+          `local leases = { ${leases.map((l) => JSON.stringify(l)).join(", ")} }`,
+          "local n = 0",
+          "request = function()",
+          "  n = n + 1",
+          '  return wrk.format("PUT", "/v1/leases/" .. leases[(n % #leases) + 1] .. "/renew")',
+          "end",
+        ].join("\n"),
+      );
+      const url = `${registry.url}/`;
+      await runWrk(url, { seconds: settings.heartbeatWarmup, connections: 64, script });
+      const r = await runWrk(url, { seconds: settings.heartbeatSeconds, connections: 64, script });
+      heartbeats.push({ store, rps: r.requestsPerSecond, p99: r.p99Ms, errors: r.errors });
+      process.stderr.write(`heartbeats ${store}: ${round(r.requestsPerSecond)}/s\n`);
+    } finally {
+      await client.close();
+      await registry.stop();
+    }
+  }
+} finally {
+  await etcd.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+// (3) Pick cost, from the balancer benchmark (fresh processes per sample).
+const picks = runWorker<{ results: Record<string, Record<string, number>>; p2c_at_10000_ns: number }>(
+  join(here, "balancer-pick.ts"),
+  quick ? ["--quick"] : [],
+  900_000,
+);
+
+const at = (contender: string, watchers: number) =>
+  rows.find((r) => r.contender === contender && r.watchers === watchers)!;
+const ours1000 = at("embedded, blocking queries", 1000);
+const etcd1000 = at("etcd watch, direct", 1000);
+const embeddedHeartbeats = heartbeats.find((h) => h.store === "embedded")!;
+const result = {
+  bench: "registry",
+  unit: "ms / req/s / ns",
+  ours: {
+    propagation_p99_ms_1000w: round(ours1000.p99),
+    propagation_p99_ms_1000w_sse: round(at("embedded, SSE", 1000).p99),
+    propagation_p99_ms_1000w_etcd_store: round(at("etcd store, blocking queries", 1000).p99),
+    heartbeats_per_s: round(embeddedHeartbeats.rps),
+    heartbeats_per_s_etcd_store: round(heartbeats.find((h) => h.store === "etcd")!.rps),
+    p2c_pick_ns_10k: picks.p2c_at_10000_ns,
+  },
+  peers: { etcd_watch: { propagation_p99_ms_1000w: round(etcd1000.p99) } },
+  ratios: { propagation_vs_etcd_watch: round(etcd1000.p99 / ours1000.p99) },
+};
+
+const pickNames = Object.keys(picks.results);
+const report = [
+  `## Registry benchmark — ${new Date().toISOString().slice(0, 10)}`,
+  "",
+  `Machine: ${machineLine()}. Command: \`npm run bench -- registry${quick ? " --quick" : ""}\`. etcd ${"3.4"} from Debian's etcd-server, one member on loopback, fresh data dir.`,
+  "",
+  `### (1) Change propagation — ${settings.rounds} registrations per cell (after one unmeasured), latency from sending the registration to each watcher holding the new list; percentiles over all watchers × rounds`,
+  "",
+  markdownTable(
+    ["contender", "watchers", "p50 ms", "p99 ms", "max ms"],
+    rows.map((r) => [r.contender, r.watchers, round(r.p50), round(r.p99), round(r.max)]),
+  ),
+  "",
+  `### (2) Heartbeats — wrk, 1 thread, 64 connections, ${settings.heartbeatSeconds} s after ${settings.heartbeatWarmup} s warm-up, renewing ${settings.leases} leases in turn`,
+  "",
+  markdownTable(
+    ["store", "heartbeats/s", "p99 ms", "errors"],
+    heartbeats.map((h) => [h.store, round(h.rps), round(h.p99), h.errors]),
+  ),
+  "",
+  "### (3) Balancer pick — ns per pick, median of fresh processes (balancer-pick.ts)",
+  "",
+  markdownTable(
+    ["balancer", "@ 10", "@ 10,000"],
+    pickNames.map((name) => [name, picks.results[name]!["10"]!, picks.results[name]!["10000"]!]),
+  ),
+  "",
+].join("\n");
+console.log(report);
+if (!quick)
+  writeFileSync(join(here, "RESULTS.md"), `${report}\n\`\`\`json\n${JSON.stringify(result)}\n\`\`\`\n`);
+console.log(JSON.stringify(result));

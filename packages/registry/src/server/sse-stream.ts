@@ -1,0 +1,113 @@
+import type { ServerResponse } from "node:http";
+import type { ChangeListener, Unsubscribe } from "./change-topics.js";
+import { indexHeader } from "./http-responses.js";
+
+/** A stream's current result: its index and the rest of its `data` object. */
+export interface StreamResult {
+  readonly index: number;
+  /**
+   * The JSON members after `index`, such as `"instances":[…]`; the event's data is
+   * `{"index":N,<members>}`. Equal text means nothing the client sees changed.
+   */
+  readonly members: string;
+}
+
+/** What {@link SseStream} needs. */
+export interface SseStreamOptions {
+  /** The current result; read once per event-loop turn in which the topic changed. */
+  readonly render: () => StreamResult;
+  /** Attaches the stream to the changes it follows. */
+  readonly subscribe: (listener: ChangeListener) => Unsubscribe;
+  /** Bytes the client may leave unread before the stream drops it. */
+  readonly maxBufferedBytes: number;
+  /** Called once when the stream ends, whoever ended it. */
+  readonly onClose: (stream: SseStream) => void;
+}
+
+/**
+ * One Server-Sent Events client (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+ * a `snapshot` event with the whole result, then an `update` event with the whole new result
+ * after each change, coalesced to one per event-loop turn, `id:` being the result's index. A client
+ * that falls more than `maxBufferedBytes` behind is dropped; it reconnects with `Last-Event-ID`.
+ */
+export class SseStream implements ChangeListener {
+  readonly #res: ServerResponse;
+  readonly #options: SseStreamOptions;
+  #unsubscribe: Unsubscribe | undefined;
+  #scheduled: NodeJS.Immediate | undefined;
+  #lastMembers: string | undefined;
+  #closed = false;
+
+  constructor(res: ServerResponse, options: SseStreamOptions) {
+    this.#res = res;
+    this.#options = options;
+  }
+
+  /**
+   * Sends the headers and, unless the result's index is still `sinceIndex` (the client's
+   * `Last-Event-ID` or `?index=`), the snapshot; then follows changes.
+   */
+  start(sinceIndex: number | undefined): void {
+    const res = this.#res;
+    const first = this.#options.render();
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+      [indexHeader]: String(first.index),
+    });
+    res.once("close", () => this.close());
+    this.#unsubscribe = this.#options.subscribe(this);
+    if (sinceIndex === undefined || first.index !== sinceIndex) this.#send("snapshot", first);
+    else {
+      this.#lastMembers = first.members;
+      res.write(": resumed\n\n");
+    }
+  }
+
+  /** Schedules an `update` for the end of this event-loop turn. */
+  onChange(): void {
+    if (this.#closed || this.#scheduled !== undefined) return;
+    this.#scheduled = setImmediate(() => {
+      this.#scheduled = undefined;
+      if (this.#closed) return;
+      const result = this.#options.render();
+      if (result.members !== this.#lastMembers) this.#send("update", result);
+    });
+  }
+
+  /** Writes a `: ping` comment, which keeps proxies from timing the stream out. */
+  ping(): void {
+    if (!this.#closed) this.#write(": ping\n\n");
+  }
+
+  /** Ends the stream (server closing, client gone or too slow). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
+    this.#unsubscribe?.();
+    if (!this.#res.writableEnded) this.#res.end();
+    this.#options.onClose(this);
+  }
+
+  #send(event: "snapshot" | "update", result: StreamResult): void {
+    this.#lastMembers = result.members;
+    this.#write(
+      `event: ${event}\nid: ${result.index}\ndata: {"index":${result.index},${result.members}}\n\n`,
+    );
+  }
+
+  #write(text: string): void {
+    const res = this.#res;
+    if (res.destroyed || res.writableEnded) {
+      this.close();
+      return;
+    }
+    res.write(text);
+    if (res.writableLength > this.#options.maxBufferedBytes) {
+      this.close();
+      res.destroy();
+    }
+  }
+}
