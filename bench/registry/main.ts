@@ -6,18 +6,20 @@
 // (2) Heartbeats/s: wrk renewing 1,000 leases over keep-alive connections, embedded and etcd store.
 // (3) Balancer pick cost at 10 and 10,000 instances, per algorithm (balancer-pick.ts).
 // Every server is its own process (registry-main from dist, etcd from Debian's etcd-server on
-// loopback ports of its own); watchers and the registrar share this process and its clock.
+// loopback ports of its own). Watchers run in 4 processes (watchers.ts), each watcher with its own
+// connection as a service instance would have, timed against this process's registration on the
+// shared epoch clock; the same processes host the etcd3 watchers of the direct etcd contender.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type InstancesResult, type RegistryClient, registryClient } from "@flotilla/registry";
+import { type RegistryClient, registryClient } from "@flotilla/registry";
 import { startEtcd } from "@flotilla/registry/testing";
 import { Etcd3 } from "etcd3";
-import { Agent } from "undici";
 import { machineLine } from "../lib/machine.ts";
 import { markdownTable } from "../lib/markdown-table.ts";
 import { round } from "../lib/stats.ts";
@@ -74,141 +76,86 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** Latencies seen by every watcher over every round, and how they are armed and triggered. */
-interface Watchers {
-  /** Resolves with each watcher's receive time (performance.now) of the instance `id`. */
-  expect(id: string): Promise<number[]>;
-  close(): Promise<void>;
-}
+const watcherProcesses = 4;
 
-function watcherSet(count: number): {
-  received(watcher: number, ids: Iterable<string>): void;
-  expect(id: string): Promise<number[]>;
-} {
-  let pending:
-    | { id: string; times: number[]; seen: Uint8Array; left: number; done: (t: number[]) => void }
-    | undefined;
-  return {
-    received(watcher, ids) {
-      const round = pending;
-      if (round === undefined || round.seen[watcher] === 1) return;
-      for (const id of ids) {
-        if (id !== round.id) continue;
-        round.seen[watcher] = 1;
-        round.times.push(performance.now());
-        if (--round.left === 0) {
-          pending = undefined;
-          round.done(round.times);
-        }
-        return;
-      }
-    },
-    expect(id) {
-      return new Promise((done) => {
-        pending = { id, times: [], seen: new Uint8Array(count), left: count, done };
+/** Watchers spread over {@link watcherProcesses} processes running watchers.ts. */
+class WatcherFleet {
+  readonly #children: ChildProcess[] = [];
+  readonly #waiting = new Map<string, ((message: Record<string, unknown>) => void)[]>();
+
+  private constructor() {}
+
+  static async start(
+    mode: "blocking" | "sse" | "etcd",
+    url: string,
+    watchers: number,
+  ): Promise<WatcherFleet> {
+    const fleet = new WatcherFleet();
+    const per = Math.ceil(watchers / watcherProcesses);
+    const readies: Promise<unknown>[] = [];
+    for (let k = 0; k < watcherProcesses; k++) {
+      const n = Math.min(per, watchers - k * per);
+      if (n <= 0) break;
+      const child = spawn(process.execPath, [join(here, "watchers.ts"), mode, url, String(n)], {
+        stdio: ["pipe", "pipe", "inherit"],
       });
-    },
-  };
-}
-
-const ids = (result: InstancesResult) => result.instances.map((i) => i.id);
-
-function registryWatchers(url: string, count: number, mode: "blocking" | "sse"): Watchers {
-  const agent = new Agent({ keepAliveTimeout: 60_000, connections: null });
-  const client = registryClient({ url, dispatcher: agent, timeoutMs: 60_000 });
-  const set = watcherSet(count);
-  const abort = new AbortController();
-  const loops: Promise<unknown>[] = [];
-  for (let w = 0; w < count; w++) {
-    if (mode === "sse") {
-      loops.push(
-        client.streamInstances(
-          "bench",
-          {},
-          {
-            signal: abort.signal,
-            onSnapshot: (r) => set.received(w, ids(r)),
-            onUpdate: (r) => set.received(w, ids(r)),
-          },
-        ),
-      );
-    } else {
-      loops.push(
-        (async () => {
-          let index: number | undefined;
-          while (!abort.signal.aborted) {
-            try {
-              const r = await client.instances("bench", {
-                ...(index === undefined ? {} : { index }),
-                waitMs: 30_000,
-                signal: abort.signal,
-              });
-              index = r.index;
-              set.received(w, ids(r));
-            } catch {
-              if (abort.signal.aborted) return;
-            }
-          }
-        })(),
-      );
+      fleet.#children.push(child);
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const message = JSON.parse(line) as Record<string, unknown>;
+        const key = message.ready ? "ready" : message.armed ? `armed:${message.armed}` : `id:${message.id}`;
+        fleet.#waiting.get(key)?.shift()?.(message);
+      });
+      readies.push(fleet.#next("ready"));
     }
+    await Promise.all(readies);
+    return fleet;
   }
-  return {
-    expect: set.expect,
-    async close() {
-      abort.abort();
-      await Promise.allSettled(loops);
-      await client.close();
-      await agent.close();
-    },
-  };
+
+  #next(key: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`watchers: no "${key}" within 60 s`)), 60_000);
+      const list = this.#waiting.get(key) ?? [];
+      list.push((message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      this.#waiting.set(key, list);
+    });
+  }
+
+  /** Arms every watcher for `id`, makes the change, and returns each watcher's latency in ms. */
+  async round(id: string, change: (id: string) => Promise<void>): Promise<number[]> {
+    const armed = this.#children.map(() => this.#next(`armed:${id}`));
+    const results = this.#children.map(() => this.#next(`id:${id}`));
+    for (const child of this.#children) child.stdin!.write(`${JSON.stringify({ expect: id })}\n`);
+    await Promise.all(armed);
+    const sent = performance.timeOrigin + performance.now();
+    await change(id);
+    const all = await Promise.all(results);
+    return all.flatMap((m) => (m.times as number[]).map((t) => t - sent));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#children.map((child) => {
+        const exited = once(child, "exit");
+        child.stdin!.end();
+        return exited;
+      }),
+    );
+  }
 }
 
-function etcdWatchers(endpoint: string, count: number): Watchers & { ready: Promise<void> } {
-  // One client per 10 watchers: each service instance is its own etcd client in a deployment,
-  // and etcd3 multiplexes a client's watchers on one gRPC stream.
-  const clients = Array.from({ length: Math.ceil(count / 10) }, () => new Etcd3({ hosts: endpoint }));
-  const set = watcherSet(count);
-  const ready = Promise.all(
-    Array.from({ length: count }, async (_, w) => {
-      const watcher = await clients[Math.floor(w / 10)]!.watch().prefix("bench/").create();
-      watcher.on("put", (kv) => set.received(w, [kv.key.toString().slice("bench/".length)]));
-      return watcher;
-    }),
-  );
-  return {
-    ready: ready.then(() => undefined),
-    expect: set.expect,
-    async close() {
-      for (const watcher of await ready) await watcher.cancel();
-      for (const client of clients) client.close();
-    },
-  };
-}
-
-/** Arms watchers, then measures `rounds` changes; returns every watcher's latency in ms. */
+/** Measures `rounds` changes (after one unmeasured); returns every watcher's latency in ms, sorted. */
 async function propagate(
-  watchers: Watchers,
+  fleet: WatcherFleet,
   change: (id: string) => Promise<void>,
   label: string,
 ): Promise<number[]> {
   const latencies: number[] = [];
-  // The first change also proves every watcher is connected and receiving; it is not counted.
   for (let round = -1; round < settings.rounds; round++) {
-    const id = `b-${label.replace(/\W+/g, "-")}-${round + 1}`;
-    const received = watchers.expect(id);
-    const sent = performance.now();
-    await change(id);
-    const times = await Promise.race([
-      received,
-      new Promise<never>((_, reject) =>
-        setTimeout(
-          () => reject(new Error(`${label}: not every watcher saw ${id} within 30 s`)),
-          30_000,
-        ).unref(),
-      ),
-    ]);
-    if (round >= 0) for (const t of times) latencies.push(t - sent);
+    const times = await fleet.round(`b-${label.replace(/\W+/g, "-")}-${round + 1}`, change);
+    if (round >= 0) latencies.push(...times);
     // Let blocking watchers send their next query before the next change.
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -255,24 +202,31 @@ try {
           : ["--data-dir", join(dataDir, `p-${watchers}-${rows.length}`)],
       );
       const registrar = registryClient({ url: registry.url });
-      const set = registryWatchers(registry.url, watchers, contender.endsWith("SSE") ? "sse" : "blocking");
+      const fleet = await WatcherFleet.start(
+        contender.endsWith("SSE") ? "sse" : "blocking",
+        registry.url,
+        watchers,
+      );
       try {
-        record(contender, watchers, await propagate(set, registerVia(registrar), `${contender}-${watchers}`));
+        record(
+          contender,
+          watchers,
+          await propagate(fleet, registerVia(registrar), `${contender}-${watchers}`),
+        );
       } finally {
-        await set.close();
+        await fleet.close();
         await registrar.close();
         await registry.stop();
       }
     }
-    const direct = etcdWatchers(etcd.endpoint, watchers);
+    const fleet = await WatcherFleet.start("etcd", etcd.endpoint, watchers);
     const writer = new Etcd3({ hosts: etcd.endpoint });
     try {
-      await direct.ready;
       record(
         "etcd watch, direct",
         watchers,
         await propagate(
-          direct,
+          fleet,
           async (id) => {
             await writer.put(`bench/${id}`).value(JSON.stringify({ id, address: "127.0.0.1", port: 9 }));
           },
@@ -280,7 +234,7 @@ try {
         ),
       );
     } finally {
-      await direct.close();
+      await fleet.close();
       writer.close();
     }
   }

@@ -13,7 +13,10 @@ interface CheckTiming {
   readonly intervalMs?: number;
   /** Time one run may take before it counts as critical (default 2 s, at most the interval). */
   readonly timeoutMs?: number;
-  /** An instance critical on this check for this long is deregistered (default: never). */
+  /**
+   * For a `liveness` check: an instance critical on it for this long is deregistered (default:
+   * never). A failing `readiness` check only takes the instance out of rotation and ignores this.
+   */
   readonly deregisterCriticalAfterMs?: number;
 }
 

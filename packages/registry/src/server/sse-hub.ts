@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Clock, TimerHandle } from "@flotilla/resilience";
 import { HttpProblem, ServerProblemCode } from "./http-problem.js";
-import { SseStream, type SseStreamOptions } from "./sse-stream.js";
+import { type EncodedEvents, SseStream, type SseStreamOptions } from "./sse-stream.js";
 
 /** What {@link SseHub} needs. */
 export interface SseHubOptions {
@@ -20,6 +20,8 @@ export class SseHub {
   readonly #streams = new Set<SseStream>();
   #pingTimer: TimerHandle | undefined;
   #closed = false;
+  /** Streams with a change to send at the end of this event-loop turn. */
+  #pending: SseStream[] = [];
 
   constructor(options: SseHubOptions) {
     this.#options = options;
@@ -50,12 +52,22 @@ export class SseHub {
         this.#streams.delete(s);
         if (this.#streams.size === 0) this.#stopPings();
       },
+      schedule: (s) => {
+        if (this.#pending.push(s) === 1) setImmediate(this.#flush);
+      },
     });
     this.#streams.add(sse);
     sse.start(sinceIndex);
     this.#startPings();
     return sse;
   }
+
+  readonly #flush = (): void => {
+    const pending = this.#pending;
+    this.#pending = [];
+    const encoded: EncodedEvents = new Map();
+    for (const stream of pending) stream.flush(encoded);
+  };
 
   /** Ends every stream and stops the pings. */
   close(): void {

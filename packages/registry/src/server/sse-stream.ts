@@ -22,7 +22,15 @@ export interface SseStreamOptions {
   readonly maxBufferedBytes: number;
   /** Called once when the stream ends, whoever ended it. */
   readonly onClose: (stream: SseStream) => void;
+  /**
+   * Asks for {@link SseStream.flush} at the end of this event-loop turn. The hub batches every
+   * stream's flush into one turn, so that streams with the same result share one encoded event.
+   */
+  readonly schedule: (stream: SseStream) => void;
 }
+
+/** Encoded `update` events of one flush, by their `members` text: built once, written to every stream that shows the same result. */
+export type EncodedEvents = Map<string, { readonly index: number; readonly bytes: Buffer }>;
 
 /**
  * One Server-Sent Events client (https://html.spec.whatwg.org/multipage/server-sent-events.html):
@@ -34,7 +42,7 @@ export class SseStream implements ChangeListener {
   readonly #res: ServerResponse;
   readonly #options: SseStreamOptions;
   #unsubscribe: Unsubscribe | undefined;
-  #scheduled: NodeJS.Immediate | undefined;
+  #scheduled = false;
   #lastMembers: string | undefined;
   #closed = false;
 
@@ -67,13 +75,24 @@ export class SseStream implements ChangeListener {
 
   /** Schedules an `update` for the end of this event-loop turn. */
   onChange(): void {
-    if (this.#closed || this.#scheduled !== undefined) return;
-    this.#scheduled = setImmediate(() => {
-      this.#scheduled = undefined;
-      if (this.#closed) return;
-      const result = this.#options.render();
-      if (result.members !== this.#lastMembers) this.#send("update", result);
-    });
+    if (this.#closed || this.#scheduled) return;
+    this.#scheduled = true;
+    this.#options.schedule(this);
+  }
+
+  /** Sends an `update` if the result changed since the last event, reusing `encoded` bytes. */
+  flush(encoded: EncodedEvents): void {
+    this.#scheduled = false;
+    if (this.#closed) return;
+    const result = this.#options.render();
+    if (result.members === this.#lastMembers) return;
+    this.#lastMembers = result.members;
+    let event = encoded.get(result.members);
+    if (event === undefined || event.index !== result.index) {
+      event = { index: result.index, bytes: Buffer.from(eventText("update", result)) };
+      encoded.set(result.members, event);
+    }
+    this.#write(event.bytes);
   }
 
   /** Writes a `: ping` comment, which keeps proxies from timing the stream out. */
@@ -85,7 +104,6 @@ export class SseStream implements ChangeListener {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
     this.#unsubscribe?.();
     if (!this.#res.writableEnded) this.#res.end();
     this.#options.onClose(this);
@@ -93,12 +111,10 @@ export class SseStream implements ChangeListener {
 
   #send(event: "snapshot" | "update", result: StreamResult): void {
     this.#lastMembers = result.members;
-    this.#write(
-      `event: ${event}\nid: ${result.index}\ndata: {"index":${result.index},${result.members}}\n\n`,
-    );
+    this.#write(eventText(event, result));
   }
 
-  #write(text: string): void {
+  #write(text: string | Buffer): void {
     const res = this.#res;
     if (res.destroyed || res.writableEnded) {
       this.close();
@@ -110,4 +126,8 @@ export class SseStream implements ChangeListener {
       res.destroy();
     }
   }
+}
+
+function eventText(event: "snapshot" | "update", result: StreamResult): string {
+  return `event: ${event}\nid: ${result.index}\ndata: {"index":${result.index},${result.members}}\n\n`;
 }

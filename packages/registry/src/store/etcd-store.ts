@@ -44,8 +44,9 @@ export function etcdStore(options: EtcdStoreOptions): EtcdStore {
  * 2 s with etcd's defaults); the grant reports the TTL etcd actually gave. Leases are never kept
  * alive in the background: only {@link EtcdStore.keepAlive}, one request per call, renews them.
  *
- * There is no expiry guard: self-preservation on etcd is enforced by the registry server, not
- * by this store.
+ * There is no expiry guard: etcd expires leases itself. During self-preservation the registry
+ * server keeps the instance records whose leases lapsed (it does not keep the leases alive), so
+ * on etcd a returning instance's renew answers "unknown lease" and it registers again.
  *
  * Every etcd failure surfaces as `FLT_REGISTRY_STORE_UNAVAILABLE` with the etcd error as
  * `cause`; calls after {@link EtcdStore.close} fail with `FLT_REGISTRY_STORE_CLOSED`. Reads are
