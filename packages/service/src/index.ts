@@ -1,3 +1,9 @@
+export {
+  currentRequestScope,
+  type RequestScope,
+  runInRequestScope,
+  scopeHeaders,
+} from "./context/request-scope.js";
 export type { CallOptions, ClientMethod, ClientOf } from "./contract/client-types.js";
 export { type AnyContract, type Contract, defineContract } from "./contract/define-contract.js";
 export {
