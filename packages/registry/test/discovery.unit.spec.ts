@@ -2,6 +2,7 @@ import { ConfigError } from "@flotilla/resilience";
 import { FakeClock } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import { type DiscoveryOptions, discovery, type InstanceSource } from "../src/client/discovery.js";
+import type { InstanceFilters } from "../src/client/registry-api.js";
 import type { ServiceInstance } from "../src/instance.js";
 import type { OutlierEvent } from "../src/outlier/outlier-event.js";
 import { inst } from "./balancer-fixtures.js";
@@ -172,5 +173,81 @@ describe("Discovery", () => {
         "outlier.consecutive5xx",
       ]);
     }
+  });
+});
+
+describe("Discovery filters", () => {
+  /** A cache stand-in that records the filters it is asked with and ignores them, as a careless source might. */
+  class FilterRecordingSource extends StaticSource {
+    readonly seen: (InstanceFilters | undefined)[] = [];
+    readonly readyCalls: [string, InstanceFilters | undefined][] = [];
+
+    override instances(service: string, filters?: InstanceFilters): readonly ServiceInstance[] {
+      this.seen.push(filters);
+      return super.instances(service);
+    }
+
+    ready(service: string, filters?: InstanceFilters): Promise<readonly ServiceInstance[]> {
+      this.readyCalls.push([service, filters]);
+      return Promise.resolve(super.instances(service));
+    }
+  }
+
+  const versioned = (id: string, version: string): ServiceInstance => ({ ...inst(id), version });
+
+  it("passes the filters to the cache and never picks an instance outside the version range", () => {
+    const source = new FilterRecordingSource();
+    const discover = discovery({ cache: source, balancer: { algorithm: "round-robin" } });
+    source.sets.set("s", [
+      versioned("a", "1.0.0"),
+      versioned("b", "2.0.0"),
+      versioned("c", "1.9.3"),
+      versioned("d", "1.2.0-rc.1"),
+    ]);
+    const filters = { version: "^1.0.0" };
+    const counts = pickMany(() => {
+      const picked = discover.pick("s", { filters });
+      if (picked !== undefined) discover.report("s", picked, { durationMs: 1 });
+      return picked;
+    }, 30);
+    expect(counts).toEqual(
+      new Map([
+        ["a", 10],
+        ["c", 10],
+        ["d", 10],
+      ]),
+    );
+    expect(source.seen.every((f) => f === filters)).toBe(true);
+    expect(discover.inflight("s")).toBe(0);
+    discover.close();
+  });
+
+  it("keeps the filtered set while the cache's set is unchanged, and follows a change", () => {
+    const { source, discover } = setup({ balancer: { algorithm: "round-robin", randomStart: false } });
+    source.sets.set("s", [versioned("a", "1.0.0"), versioned("b", "1.1.0"), versioned("x", "3.0.0")]);
+    const filters = { version: ">=1 <2" };
+    // Round robin carries on across picks only if its membership is not replaced on every pick.
+    expect([1, 2, 3, 4].map(() => discover.pick("s", { filters })?.id)).toEqual(["a", "b", "a", "b"]);
+    source.sets.set("s", [versioned("b", "1.1.0"), versioned("x", "1.5.0")]);
+    expect(new Set([1, 2, 3, 4].map(() => discover.pick("s", { filters })?.id))).toEqual(new Set(["b", "x"]));
+  });
+
+  it("picks nothing for a range that is not valid semver", () => {
+    const { source, discover } = setup();
+    source.sets.set("s", [versioned("a", "1.0.0")]);
+    expect(discover.pick("s", { filters: { version: "not a range" } })).toBeUndefined();
+    expect(discover.pick("s")?.id).toBe("a");
+  });
+
+  it("waits for the cache's first answer with ready(), or answers at once for a source without it", async () => {
+    const source = new FilterRecordingSource();
+    source.sets.set("s", [versioned("a", "1.0.0")]);
+    const discover = discovery({ cache: source });
+    await expect(discover.ready("s", { version: "^1" })).resolves.toHaveLength(1);
+    expect(source.readyCalls).toEqual([["s", { version: "^1" }]]);
+    const { source: plain, discover: other } = setup();
+    plain.sets.set("s", [versioned("b", "1.0.0")]);
+    await expect(other.ready("s")).resolves.toEqual([versioned("b", "1.0.0")]);
+    discover.close();
   });
 });

@@ -1,4 +1,5 @@
 import { ConfigReader, EventStream } from "@flotilla/resilience";
+import semver from "semver";
 import type { Balancer, CallResult, PickContext } from "../balancer/balancer.js";
 import { type BalancerConfig, parseBalancerConfig } from "../balancer/create-balancer.js";
 import type { ServiceInstance } from "../instance.js";
@@ -10,9 +11,13 @@ import {
 import type { OutlierEvent } from "../outlier/outlier-event.js";
 import type { OutlierOutcome } from "../outlier/outlier-outcome.js";
 import type { DiscoveryCache } from "./discovery-cache.js";
+import type { InstanceFilters } from "./registry-api.js";
 
-/** Where {@link Discovery} reads a service's instances from: a {@link DiscoveryCache}, or a stand-in. */
-export type InstanceSource = Pick<DiscoveryCache, "instances">;
+/**
+ * Where {@link Discovery} reads a service's instances from: a {@link DiscoveryCache}, or a stand-in.
+ * `ready` is optional: a stand-in without it counts as always ready.
+ */
+export type InstanceSource = Pick<DiscoveryCache, "instances"> & Partial<Pick<DiscoveryCache, "ready">>;
 
 /** Options of {@link discovery}. */
 export interface DiscoveryOptions {
@@ -28,6 +33,14 @@ export interface DiscoveryOptions {
 export interface DiscoveryPickContext extends PickContext {
   /** Instance ids to avoid (those a retry of the same call already tried). */
   readonly exclude?: ReadonlySet<string> | undefined;
+  /**
+   * Only instances that pass these filters (a semver range, tags, zone, status), passed on to the
+   * cache's `instances(service, filters)`. A `version` range is also checked here, with
+   * `semver.satisfies` (prereleases included, as the registry does), so an instance outside it is
+   * never picked even from a source that ignores filters. Pass the same object on every pick of
+   * a service: the balancer is fed again whenever the filtered set changes.
+   */
+  readonly filters?: InstanceFilters | undefined;
 }
 
 /** How many times a pick asks the balancer for an instance not in `exclude`. */
@@ -53,6 +66,11 @@ interface Upstream {
   fedIds: ReadonlySet<string>;
   /** Calls picked and not yet reported, by instance id. */
   readonly inflight: Map<string, number>;
+  /** The version range last applied, its parsed form (`null`: invalid, matches nothing), the set it was applied to and the result. */
+  rangeText: string | undefined;
+  range: semver.Range | null;
+  rangeFrom: readonly ServiceInstance[] | undefined;
+  ranged: readonly ServiceInstance[];
 }
 
 /**
@@ -105,7 +123,13 @@ export class Discovery {
    */
   pick(service: string, ctx?: DiscoveryPickContext): ServiceInstance | undefined {
     const upstream = this.#upstream(service);
-    const set = this.#cache.instances(service);
+    const filters = ctx?.filters;
+    let set: readonly ServiceInstance[];
+    if (filters === undefined) set = this.#cache.instances(service);
+    else {
+      set = this.#cache.instances(service, filters);
+      if (filters.version !== undefined) set = inRange(upstream, set, filters.version);
+    }
     if (set !== upstream.set) {
       upstream.set = set;
       upstream.detector.update(set.map((i) => i.id));
@@ -152,6 +176,22 @@ export class Discovery {
     upstream.detector.record(instance.id, outcome);
   }
 
+  /**
+   * Resolves with the service's instances (that pass `filters`) once the cache has heard from
+   * the registry about them, at once when it has: what a caller awaits when {@link Discovery.pick}
+   * found nothing because the cache had only just started watching the service. A source without
+   * `ready` resolves at once with what it has. Rejects when the cache closes first.
+   */
+  ready(service: string, filters?: InstanceFilters): Promise<readonly ServiceInstance[]> {
+    const cache = this.#cache;
+    if (cache.ready === undefined) {
+      return Promise.resolve(
+        filters === undefined ? cache.instances(service) : cache.instances(service, filters),
+      );
+    }
+    return filters === undefined ? cache.ready(service) : cache.ready(service, filters);
+  }
+
   /** The outlier detector of `service`, once it has been picked from (for snapshots and `uneject`). */
   outlierDetector(service: string): OutlierDetector | undefined {
     return this.#upstreams.get(service)?.detector;
@@ -181,6 +221,10 @@ export class Discovery {
         fed: undefined,
         fedIds: new Set(),
         inflight: new Map(),
+        rangeText: undefined,
+        range: null,
+        rangeFrom: undefined,
+        ranged: [],
       };
       this.#upstreams.set(service, upstream);
     }
@@ -202,6 +246,32 @@ export class Discovery {
     upstream.fed = eligible;
     upstream.fedIds = ids;
   }
+}
+
+/**
+ * The instances of `set` whose version satisfies `range`, memoised on the upstream: the same
+ * array comes back while the set and the range stay the same, so the balancer is not fed again.
+ */
+function inRange(
+  upstream: Upstream,
+  set: readonly ServiceInstance[],
+  range: string,
+): readonly ServiceInstance[] {
+  if (upstream.rangeText !== range) {
+    upstream.rangeText = range;
+    upstream.rangeFrom = undefined;
+    try {
+      upstream.range = new semver.Range(range, { includePrerelease: true });
+    } catch {
+      upstream.range = null;
+    }
+  }
+  if (upstream.rangeFrom !== set) {
+    const parsed = upstream.range;
+    upstream.rangeFrom = set;
+    upstream.ranged = parsed === null ? [] : set.filter((instance) => parsed.test(instance.version));
+  }
+  return upstream.ranged;
 }
 
 /**
