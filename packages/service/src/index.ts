@@ -130,6 +130,7 @@ export {
   type ServiceDefinition,
   type ServiceHealth,
 } from "./server/define-service.js";
+export { downstreamProblem } from "./server/downstream-problem.js";
 export type {
   Dependencies,
   HandlerClients,

@@ -373,6 +373,51 @@ describe("retries and instances", () => {
     expect(discover.inflight("inventory")).toBe(0);
   });
 
+  it("retries a 409 FLT_SERVICE_IDEMPOTENCY_IN_PROGRESS after its Retry-After, with the same key", async () => {
+    const s = await setup();
+    const instance = s.instances[0]!;
+    let first: () => void = () => {};
+    const firstSeen = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    instance.handler = (req, res) => {
+      if (instance.requests.length === 1) {
+        first();
+        json(
+          res,
+          409,
+          { title: "Conflict", status: 409, code: "FLT_SERVICE_IDEMPOTENCY_IN_PROGRESS" },
+          { "content-type": "application/problem+json", "retry-after": "1" },
+        );
+      } else json(res, 201, { reservationId: String(req.headers["idempotency-key"]) });
+    };
+    const clients = clientsFor(s, { retry: { maxAttempts: 2, backoff: 0 } });
+    const call = clients.clients.inventory.reserve({ params: { sku: "a" }, body: { quantity: 1 } });
+    await firstSeen;
+    // The call's timeout is one timer; the retry's wait for Retry-After is the second.
+    for (let spins = 0; s.clock.pendingTimers < 2 && spins < 1_000; spins++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(instance.requests).toHaveLength(1);
+    await s.clock.advance(1_000);
+    const { reservationId } = await call;
+    expect(instance.requests.map((r) => r.headers["idempotency-key"])).toEqual([
+      reservationId,
+      reservationId,
+    ]);
+  });
+
+  it("does not retry another 409", async () => {
+    const s = await setup();
+    s.instances[0]!.handler = (_req, res) =>
+      json(res, 409, { title: "Conflict", code: "FLT_SERVICE_CONFLICT" }, { "retry-after": "0" });
+    const clients = clientsFor(s, { retry: { maxAttempts: 3, backoff: 0 } });
+    await expect(
+      clients.clients.inventory.reserve({ params: { sku: "a" }, body: { quantity: 1 } }),
+    ).rejects.toMatchObject({ status: 409, remoteCode: "FLT_SERVICE_CONFLICT" });
+    expect(s.instances[0]!.requests).toHaveLength(1);
+  });
+
   it("keeps the caller's idempotency key", async () => {
     const s = await setup();
     const clients = clientsFor(s, { retry: { maxAttempts: 2, backoff: 0 } });

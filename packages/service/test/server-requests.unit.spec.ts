@@ -1,6 +1,14 @@
+import { BreakerOpenError, DeadlineExceededError, TimeoutError } from "@flotilla/resilience";
 import { FakeClock } from "@flotilla/resilience/testing";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  RemoteServiceError,
+  ServiceBadResponseError,
+  ServiceConnectionError,
+  ServiceNoInstanceError,
+} from "../src/client/service-client-error.js";
 import { currentRequestScope, type RequestScope } from "../src/context/request-scope.js";
+import { Database } from "../src/database/database.js";
 import { defineService } from "../src/server/define-service.js";
 import type { HandlerContext } from "../src/server/handler-context.js";
 import { problem } from "../src/server/service-error.js";
@@ -260,8 +268,76 @@ describe("service server: requests", () => {
       detail: "out of stock",
       code: "INVENTORY_OUT_OF_STOCK",
       sku: "ABC-1",
+      service: "inventory",
+      instance: server.instanceId,
     });
     expect(lines.filter((l) => l.level === "error")).toEqual([]);
+  });
+
+  const downstreamProblem = {
+    type: "https://flotilla.dev/problems/flt-service-internal",
+    title: "Internal server error",
+    status: 500,
+    code: "FLT_SERVICE_INTERNAL",
+    detail: "the request failed with an internal error",
+    service: "pricing",
+    instance: "pricing-1",
+  };
+  it.each([
+    {
+      error: new RemoteServiceError({
+        service: "pricing",
+        instance: "pricing-1",
+        status: 500,
+        remoteCode: "FLT_SERVICE_INTERNAL",
+        problem: downstreamProblem,
+      }),
+      status: 502,
+      code: "FLT_SERVICE_REMOTE",
+      cause: downstreamProblem,
+    },
+    { error: new ServiceNoInstanceError("pricing", "^1.0.0"), status: 503, code: "FLT_SERVICE_NO_INSTANCE" },
+    {
+      error: new ServiceConnectionError(
+        "pricing",
+        "pricing-1",
+        Object.assign(new Error("refused"), { code: "ECONNREFUSED" }),
+      ),
+      status: 502,
+      code: "FLT_SERVICE_CONNECTION",
+    },
+    {
+      error: new ServiceBadResponseError({
+        service: "pricing",
+        route: "quote",
+        status: 200,
+        reason: "not JSON",
+      }),
+      status: 502,
+      code: "FLT_SERVICE_BAD_RESPONSE",
+    },
+    { error: new BreakerOpenError("pricing", "OPEN", 1_000), status: 503, code: "FLT_BREAKER_OPEN" },
+    { error: new DeadlineExceededError("spent"), status: 504, code: "FLT_DEADLINE_EXCEEDED" },
+    { error: new TimeoutError(250), status: 504, code: "FLT_TIMEOUT" },
+  ])("answers $code escaping a handler with $status problem+json", async ({ error, status, code, cause }) => {
+    const { server } = start({
+      async reserve() {
+        throw error;
+      },
+    });
+    for (const headers of [json, { ...json, "idempotency-key": "k-1" }]) {
+      const res = await server.app.inject({
+        method: "POST",
+        url: "/reservations/ABC-1",
+        headers,
+        payload: { quantity: 1 },
+      });
+      expect(res.statusCode).toBe(status);
+      expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      const body = res.json();
+      expect(body).toMatchObject({ status, code, service: "inventory", instance: server.instanceId });
+      if (cause !== undefined) expect(body.cause).toEqual(cause);
+    }
   });
 
   it("checks the handler's answer against the response schema when asked", async () => {
@@ -308,6 +384,57 @@ describe("service server: requests", () => {
     });
     expect(res.statusCode).toBe(500);
     expect(res.json().code).toBe("FLT_SERVICE_NO_DATABASE");
+  });
+
+  it("gives handlers ctx.db as the Database facade, with transaction()", async () => {
+    const { server, seen } = start({
+      async reserve(_input, ctx) {
+        seen.ctx = ctx;
+        await ctx.db
+          .transaction(async () => undefined)
+          .catch((error: unknown) => {
+            seen.input = (error as { code?: string }).code;
+          });
+        const { rows } = await ctx.db.query<{ n: number }>("SELECT $1::int AS n", [7]);
+        return { reservationId: "x", quantity: rows[0]!.n };
+      },
+    });
+    const res = await server.app.inject({
+      method: "POST",
+      url: "/reservations/ABC-1",
+      headers: json,
+      payload: { quantity: 1 },
+    });
+    expect(res.statusCode).toBe(500);
+    expect(seen.ctx?.db).toBeInstanceOf(Database);
+    expect(seen.input).toBe("FLT_SERVICE_NO_DATABASE");
+
+    const queried: unknown[] = [];
+    const stub = start(
+      {
+        async reserve(_input, ctx) {
+          const { rows } = await ctx.db.query<{ n: number }>("SELECT $1::int AS n", [7]);
+          return { reservationId: "x", quantity: rows[0]!.n };
+        },
+      },
+      {
+        db: {
+          // biome-ignore lint/suspicious/noExplicitAny: a stub of pg's generic query.
+          query: async (text: string, values?: readonly unknown[]): Promise<any> => {
+            queried.push([text, values]);
+            return { rows: [{ n: 7 }], rowCount: 1 };
+          },
+        },
+      },
+    );
+    const ok = await stub.server.app.inject({
+      method: "POST",
+      url: "/reservations/ABC-1",
+      headers: json,
+      payload: { quantity: 1 },
+    });
+    expect(ok.json()).toEqual({ reservationId: "x", quantity: 7 });
+    expect(queried).toEqual([["SELECT $1::int AS n", [7]]]);
   });
 });
 

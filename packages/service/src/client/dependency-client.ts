@@ -38,6 +38,9 @@ import {
   ServiceNoInstanceError,
 } from "./service-client-error.js";
 
+/** The code of the server's 409 for a key whose first request still runs (`ServiceErrorCode.IdempotencyInProgress`). */
+const idempotencyInProgressCode = "FLT_SERVICE_IDEMPOTENCY_IN_PROGRESS";
+
 /** What a {@link DependencyClient} shares with the others of one `serviceClients`. */
 export interface DependencyContext {
   readonly transport: HttpTransport;
@@ -118,9 +121,10 @@ export class DependencyClient {
     if (policies.retry !== undefined) {
       // Only `retryOn`: an attempt throws for every error status, so what it returns is a success
       // (whose body might well have a `status` field of its own).
+      const http = httpRetryClassifier({ retry500: policies.retry.retry500 }).retryOn;
       this.retry = new Retry({
         ...policies.retry.options,
-        retryOn: httpRetryClassifier({ retry500: policies.retry.retry500 }).retryOn,
+        retryOn: (error, attempt) => http(error, attempt) || isIdempotencyInProgress(error),
         name: service,
         clock,
       });
@@ -376,6 +380,17 @@ function notTheDependencysFault(error: unknown): boolean {
     isBulkheadQueueTimeoutError(error) ||
     isDeadlineExceededError(error) ||
     (isFlotillaError(error) && error.code === ServiceClientErrorCode.InvalidCall)
+  );
+}
+
+/**
+ * A 409 `FLT_SERVICE_IDEMPOTENCY_IN_PROGRESS`: an earlier attempt of the same call (same key) is
+ * still running, perhaps on another instance; the retry waits its `Retry-After` and gets the
+ * stored answer.
+ */
+function isIdempotencyInProgress(error: unknown): boolean {
+  return (
+    isRemoteServiceError(error) && error.status === 409 && error.remoteCode === idempotencyInProgressCode
   );
 }
 

@@ -1,6 +1,7 @@
 import type { Logger, Telemetry } from "@flotilla/observability";
 import type { ClientOf } from "../contract/client-types.js";
 import type { AnyContract } from "../contract/define-contract.js";
+import type { Database } from "../database/database.js";
 
 /**
  * The contracts a service calls, by the name its handlers use (`ctx.clients.inventory`). The
@@ -16,9 +17,9 @@ export type HandlerClients<D extends Dependencies> = { readonly [K in keyof D]: 
 export type QueryRow = Record<string, any>;
 
 /**
- * The service's own PostgreSQL database as a handler sees it: anything with `pg`'s `query` (a
- * `pg.Pool` fits). Statements run on a pooled connection of the service's role, which has rights
- * on this database only.
+ * What the server is given as the service's database (`ServiceServerOptions.db`) and what the
+ * PostgreSQL idempotency store queries: anything with `pg`'s `query` (a `pg.Pool` or a
+ * {@link Database} fits). Handlers see it as a {@link Database} (`ctx.db`).
  */
 export interface HandlerDatabase {
   query<Row extends QueryRow = QueryRow>(
@@ -50,8 +51,12 @@ export interface HandlerContext<D extends Dependencies = Dependencies> {
   readonly traceId: string | undefined;
   /** The process's tracer for spans of the handler's own work, while telemetry is active. */
   readonly tracer: Telemetry["tracer"] | undefined;
-  /** The service's database; using it in a service that declares none throws `FLT_SERVICE_NO_DATABASE`. */
-  readonly db: HandlerDatabase;
+  /**
+   * The service's own PostgreSQL database: `query`, `transaction` (retried on serialization
+   * failures), `pool`. Statements run as the service's role, which has rights on this database
+   * only. Using it in a service that declares none rejects with `FLT_SERVICE_NO_DATABASE`.
+   */
+  readonly db: Database;
   /** Typed clients of the service's dependencies; the deadline and caller travel with each call. */
   readonly clients: HandlerClients<D>;
   /**

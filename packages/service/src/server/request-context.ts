@@ -1,5 +1,6 @@
 import { activeTelemetry, type Logger, type Telemetry } from "@flotilla/observability";
-import type { Dependencies, HandlerClients, HandlerContext, HandlerDatabase } from "./handler-context.js";
+import type { Database } from "../database/database.js";
+import type { Dependencies, HandlerClients, HandlerContext } from "./handler-context.js";
 
 /** The {@link HandlerContext} of one request; the logger child is made only when used. */
 export class RequestContext implements HandlerContext {
@@ -9,7 +10,7 @@ export class RequestContext implements HandlerContext {
   readonly caller: string | undefined;
   readonly idempotencyKey: string | undefined;
   readonly traceId: string | undefined;
-  readonly db: HandlerDatabase;
+  readonly db: Database;
   readonly clients: HandlerClients<Dependencies>;
   readonly state: Record<string, unknown> = {};
   readonly #parent: Logger;
@@ -22,7 +23,7 @@ export class RequestContext implements HandlerContext {
     caller: string | undefined;
     idempotencyKey: string | undefined;
     traceId: string | undefined;
-    db: HandlerDatabase;
+    db: Database;
     clients: HandlerClients<Dependencies>;
     logger: Logger;
   }) {

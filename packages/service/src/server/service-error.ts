@@ -146,7 +146,30 @@ export class ServiceError extends FlotillaError {
     return isServiceError(value);
   }
 
-  /** The problem document: `{ type, title, status, detail, code, issues?, …extensions }`. */
+  /**
+   * A copy with `extensions` added to (and overriding) this one's; the server adds the answering
+   * `service` and `instance` this way.
+   */
+  withExtensions(extensions: Readonly<Record<string, unknown>>): ServiceError {
+    const copy = new ServiceError({
+      status: this.status,
+      code: this.code,
+      title: this.title,
+      detail: this.detail,
+      headers: this.headers,
+      extensions: { ...this.extensions, ...extensions },
+      cause: this.cause,
+      ...(this.issues === undefined ? {} : { issues: this.issues }),
+    });
+    if (this.stack !== undefined) copy.stack = this.stack;
+    return copy;
+  }
+
+  /**
+   * The problem document: `{ type, title, status, detail, code, issues?, …extensions }`. The
+   * server adds `service` and `instance` (the answering instance), and for an error of a
+   * downstream call `cause`, the downstream problem document.
+   */
   toJSON(): Record<string, unknown> {
     return {
       ...this.extensions,

@@ -21,10 +21,13 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
+import type pg from "pg";
 import type { z } from "zod";
 import { runInRequestScope, scopeHeaders } from "../context/request-scope.js";
 import type { AnyRoute } from "../contract/route.js";
+import { Database } from "../database/database.js";
 import type { AnyService } from "./define-service.js";
+import { downstreamProblem } from "./downstream-problem.js";
 import type { Dependencies, HandlerClients, HandlerContext, HandlerDatabase } from "./handler-context.js";
 import { idempotencyStep } from "./idempotency/idempotency-step.js";
 import type { IdempotencyStore } from "./idempotency/idempotency-store.js";
@@ -33,7 +36,7 @@ import type { PipelineRequest } from "./pipeline-step.js";
 import { RequestContext } from "./request-context.js";
 import { requestDeadline } from "./request-deadline.js";
 import { RequestPipeline, resolvePipeline } from "./request-pipeline.js";
-import { ServiceError, ServiceErrorCode } from "./service-error.js";
+import { isServiceError, ServiceError, ServiceErrorCode } from "./service-error.js";
 import { serviceOpenApi } from "./service-openapi.js";
 import {
   errorResponse,
@@ -68,17 +71,34 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-const noDatabase: HandlerDatabase = {
-  query() {
-    return Promise.reject(
+function noDatabase(): Database {
+  const refuse = () =>
+    Promise.reject(
       new ServiceError({
         status: 500,
         code: ServiceErrorCode.NoDatabase,
         detail: "ctx.db was used, but the service declares no database (defineService({ database }))",
       }),
     );
-  },
-};
+  return new Database({ query: refuse, connect: refuse, end: () => Promise.resolve() } as unknown as pg.Pool);
+}
+
+/**
+ * `ctx.db` as the {@link Database} facade: the lifecycle passes one; a `pg.Pool` is wrapped; an
+ * object with only `query` gets transactions refused with the error of a pool that cannot connect.
+ */
+function handlerDatabase(db: HandlerDatabase | undefined): Database {
+  if (db === undefined) return noDatabase();
+  if (db instanceof Database) return db;
+  if (typeof (db as Partial<pg.Pool>).connect === "function") return new Database(db as pg.Pool);
+  const refuse = () =>
+    Promise.reject(new Error("ctx.db has no transactions: it was given without connect()"));
+  return new Database({
+    query: (text: string, values?: unknown[]) => db.query(text, values),
+    connect: refuse,
+    end: () => Promise.resolve(),
+  } as unknown as pg.Pool);
+}
 
 /** Where a listening server is. */
 export interface ServiceAddress {
@@ -114,7 +134,7 @@ export class ServiceServer {
   readonly idempotencyStore: IdempotencyStore;
   /** The validated options. */
   readonly options: ResolvedServiceServerOptions;
-  readonly #db: HandlerDatabase;
+  readonly #db: Database;
   readonly #clients: HandlerClients<Dependencies>;
   readonly #inFlight = new Set<AbortController>();
   readonly #openApiText: string;
@@ -139,7 +159,7 @@ export class ServiceServer {
         ready: { ...options.readyChecks, ...service.health?.ready },
         clock: o.clock,
       });
-    this.#db = options.db ?? noDatabase;
+    this.#db = handlerDatabase(options.db);
     this.#clients = (options.clients ?? {}) as HandlerClients<Dependencies>;
     this.idempotencyStore = options.idempotency?.store ?? memoryIdempotencyStore({ clock: o.clock });
     this.openApi = serviceOpenApi(service.contract);
@@ -377,7 +397,7 @@ export class ServiceServer {
     try {
       const work = runInRequestScope({ deadline, caller: ctx.caller, signal: controller.signal }, () =>
         this.pipeline.run(pipelineRequest, ctx),
-      ).catch((error: unknown) => errorResponse(error, ctx));
+      ).catch((error: unknown) => errorResponse(downstreamProblem(error) ?? error, ctx));
       let response: ServiceResponse;
       if (deadline === undefined) {
         response = await work;
@@ -404,7 +424,14 @@ export class ServiceServer {
     const handler = (this.service.handlers as Record<string, (input: unknown, ctx: unknown) => unknown>)[
       request.route
     ]!;
-    const result = await handler({ params: request.params, query: request.query, body: request.body }, ctx);
+    let result: unknown;
+    try {
+      result = await handler({ params: request.params, query: request.query, body: request.body }, ctx);
+    } catch (error) {
+      // Answered here rather than by the server so that an idempotent replay carries the same body.
+      const mapped = downstreamProblem(error) ?? error;
+      throw isServiceError(mapped) ? this.#withOrigin(mapped) : mapped;
+    }
     if (this.options.validateResponses) {
       const checked = (route.response as z.ZodType).safeParse(result);
       if (!checked.success) {
@@ -424,15 +451,26 @@ export class ServiceServer {
     return status === 204 ? { status } : { status, body: result };
   }
 
+  /** The problem with the answering `service` and `instance` (RFC 9457 extension members). */
+  #withOrigin(error: ServiceError): ServiceError {
+    return error.withExtensions({ service: this.service.name, instance: this.instanceId });
+  }
+
+  /** A problem's document with the answering `service` and `instance`; any other body as it is. */
+  #document(body: unknown): unknown {
+    if (!isServiceError(body)) return body;
+    return { ...body.toJSON(), service: this.service.name, instance: this.instanceId };
+  }
+
   #send(reply: FastifyReply, response: ServiceResponse): FastifyReply {
     if (reply.sent) return reply;
     let text: string | undefined;
     let res = response;
     try {
-      text = res.json ?? (res.body === undefined ? undefined : JSON.stringify(res.body));
+      text = res.json ?? (res.body === undefined ? undefined : JSON.stringify(this.#document(res.body)));
     } catch (error) {
       res = errorResponse(error, { logger: this.logger, traceId: currentTraceIds()?.traceId });
-      text = JSON.stringify(res.body);
+      text = JSON.stringify(this.#document(res.body));
     }
     reply.code(res.status);
     if (res.headers !== undefined) {
