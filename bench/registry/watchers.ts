@@ -1,12 +1,13 @@
 // A process of watchers for the registry benchmark: `node watchers.ts <blocking|sse|etcd> <url> <count>`.
 // Each watcher is what one service instance would hold: its own connection (an undici Client, or
-// an etcd3 client of its own), so the server under test writes one message per watcher.
+// an etcd3 client of its own), so the server under test writes one message per watcher. "sse"
+// watchers are discovery caches (which follow SSE streams); "blocking" ones loop on blocking queries.
 // Protocol on stdin/stdout, one JSON object per line: it prints {"ready":true} once every watcher
 // is connected; on {"expect":id} it answers {"armed":id}, then {"id":id,"times":[…]} with the
 // epoch-ms time (performance.timeOrigin + now, comparable across processes) at which each of its
 // watchers first held a result containing the instance id.
 import { createInterface } from "node:readline";
-import { type InstancesResult, registryClient } from "@flotilla/registry";
+import { discoveryCache, registryClient } from "@flotilla/registry";
 import { Etcd3 } from "etcd3";
 import { Client } from "undici";
 
@@ -32,7 +33,7 @@ function received(watcher: number, ids: Iterable<string>): void {
     return;
   }
 }
-const ids = (result: InstancesResult) => result.instances.map((i) => i.id);
+const ids = (instances: readonly { readonly id: string }[]) => instances.map((i) => i.id);
 
 const closers: (() => Promise<void> | void)[] = [];
 let connected = 0;
@@ -61,45 +62,44 @@ const ready = new Promise<void>((resolve) => {
     const abort = new AbortController();
     const dispatcher = new Client(url, { keepAliveTimeout: 120_000 });
     const client = registryClient({ url, dispatcher, timeoutMs: 120_000 });
+    if (mode === "sse") {
+      // As a service watches: a discovery cache, which follows the service's SSE stream.
+      const cache = discoveryCache({ client });
+      cache.onChange("bench", (instances) => received(w, ids(instances)));
+      void cache.ready("bench").then(onConnected);
+      closers.push(async () => {
+        await cache.close();
+        await client.close();
+        await dispatcher.close();
+      });
+      continue;
+    }
     closers.push(async () => {
       abort.abort();
       await client.close();
       await dispatcher.close();
     });
-    if (mode === "sse") {
-      void client.streamInstances(
-        "bench",
-        {},
-        {
-          signal: abort.signal,
-          onOpen: onConnected,
-          onSnapshot: (r) => received(w, ids(r)),
-          onUpdate: (r) => received(w, ids(r)),
-        },
-      );
-    } else {
-      void (async () => {
-        let index: number | undefined;
-        let first = true;
-        while (!abort.signal.aborted) {
-          try {
-            const r = await client.instances("bench", {
-              ...(index === undefined ? {} : { index }),
-              waitMs: 60_000,
-              signal: abort.signal,
-            });
-            index = r.index;
-            if (first) {
-              first = false;
-              onConnected();
-            }
-            received(w, ids(r));
-          } catch {
-            if (abort.signal.aborted) return;
+    void (async () => {
+      let index: number | undefined;
+      let first = true;
+      while (!abort.signal.aborted) {
+        try {
+          const r = await client.instances("bench", {
+            ...(index === undefined ? {} : { index }),
+            waitMs: 60_000,
+            signal: abort.signal,
+          });
+          index = r.index;
+          if (first) {
+            first = false;
+            onConnected();
           }
+          received(w, ids(r.instances));
+        } catch {
+          if (abort.signal.aborted) return;
         }
-      })();
-    }
+      }
+    })();
   }
 });
 

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { CheckDefinition, RegistrationRequest } from "./registration.js";
 import type { RequestIssue } from "./registry-error.js";
 
-/** Limits of one registration (API.md, "Instances"). */
+/** Limits of one registration (README.md, "Instances and leases"). */
 export const registrationLimits = Object.freeze({
   nameLength: 128,
   addressLength: 253,

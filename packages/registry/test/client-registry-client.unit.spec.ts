@@ -225,6 +225,33 @@ describe("RegistryClient", () => {
     expect(calls()[0]?.headers).toMatchObject({ "last-event-id": "2", accept: "text/event-stream" });
   });
 
+  it("ends a stream with the error a handler throws, reading nothing after it", async () => {
+    client = registryClient({ url: a, dispatcher: agent });
+    const body =
+      'event: snapshot\nid: 3\ndata: {"index":3,"instances":[]}\n\n' +
+      'event: update\nid: 4\ndata: {"index":4,"instances":[]}\n\n';
+    pool(a)
+      .intercept({ path: "/v1/services/orders/stream", method: "GET" })
+      .reply(200, body, { headers: { "content-type": "text/event-stream" } });
+    const boom = new Error("listener failed");
+    const errors: Error[] = [];
+    const updates: number[] = [];
+    const end = await client.streamInstances(
+      "orders",
+      {},
+      {
+        onSnapshot: () => {
+          throw boom;
+        },
+        onUpdate: (r) => updates.push(r.index),
+        onError: (e) => errors.push(e),
+      },
+    );
+    expect(end).toEqual({ lastEventId: "3", error: boom });
+    expect(errors).toEqual([boom]);
+    expect(updates).toEqual([]);
+  });
+
   it("reports a refused or unreachable stream through onError and the result", async () => {
     client = registryClient({ url: a, dispatcher: agent });
     pool(a)

@@ -59,4 +59,34 @@ describe("SseParser", () => {
       { type: "message", data: "x", lastEventId: "1" },
     ]);
   });
+
+  it("ends a line at a CR closing a chunk, whatever the next chunk starts with", () => {
+    expect(parse(["data: a\r", "\r", "data: b\r", "\n\r", "\n"])).toEqual([
+      { type: "message", data: "a", lastEventId: "" },
+      { type: "message", data: "b", lastEventId: "" },
+    ]);
+  });
+
+  it("joins a line split over many chunks, keeping no reference to a chunk the caller reuses", () => {
+    const bytes = new TextEncoder().encode(`id: 5\ndata: ${"x".repeat(100)}\n\n`);
+    const events: SseEvent[] = [];
+    const parser = new SseParser((event) => events.push(event));
+    const reused = new Uint8Array(7);
+    for (let at = 0; at < bytes.length; at += reused.length) {
+      const piece = bytes.subarray(at, at + reused.length);
+      reused.set(piece);
+      parser.push(reused.subarray(0, piece.length));
+      reused.fill(0x3f);
+    }
+    expect(events).toEqual([{ type: "message", data: "x".repeat(100), lastEventId: "5" }]);
+  });
+
+  it("drops a last line without its line end", () => {
+    const events: SseEvent[] = [];
+    const parser = new SseParser((event) => events.push(event));
+    parser.push("data: a\n\nid: 9");
+    parser.end();
+    expect(events).toEqual([{ type: "message", data: "a", lastEventId: "" }]);
+    expect(parser.lastEventId).toBe("");
+  });
 });

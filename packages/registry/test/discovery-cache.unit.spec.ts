@@ -3,34 +3,74 @@ import { FakeClock } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import type { ClientLogger } from "../src/client/client-logger.js";
 import { type DiscoveryCacheOptions, discoveryCache } from "../src/client/discovery-cache.js";
-import type { InstancesQuery, InstancesResult, RegistryApi } from "../src/client/registry-api.js";
+import type { InstanceFilters, InstancesResult } from "../src/client/registry-api.js";
+import type { RegistryClient, StreamEnd, StreamHandlers } from "../src/client/registry-client.js";
 import { isRegistryClientClosedError } from "../src/client/registry-client-closed-error.js";
 import type { InstanceRecord } from "../src/registration.js";
 import { RegistryError, RegistryErrorCode } from "../src/registry-error.js";
 
-interface PendingQuery {
+/** One `streamInstances` call, driven by the test. */
+interface ScriptedStream {
   readonly service: string;
-  readonly query: InstancesQuery;
-  resolve(result: InstancesResult): void;
-  reject(error: Error): void;
+  readonly filters: InstanceFilters;
+  readonly handlers: StreamHandlers<InstancesResult>;
+  /** The stream has ended (by the test or by the signal). */
+  ended: boolean;
+  /** The registry accepts the stream and sends its snapshot. */
+  snapshot(index: number, instances: readonly InstanceRecord[]): void;
+  update(index: number, instances: readonly InstanceRecord[]): void;
+  /** The stream fails: could not connect, or broke. */
+  fail(error: Error): void;
+  /** The registry ends the stream. */
+  end(): void;
 }
 
-/** A registry whose every `instances` call waits until the test answers it. */
-class ScriptedRegistry implements Pick<RegistryApi, "instances"> {
-  readonly queries: PendingQuery[] = [];
+/** A registry whose every stream does what the test says, as `RegistryClient.streamInstances` would. */
+class ScriptedRegistry implements Pick<RegistryClient, "streamInstances"> {
+  readonly streams: ScriptedStream[] = [];
 
-  instances(service: string, query: InstancesQuery = {}): Promise<InstancesResult> {
-    return new Promise((resolve, reject) => {
-      const pending = { service, query, resolve, reject };
-      this.queries.push(pending);
-      query.signal?.addEventListener("abort", () => reject(query.signal?.reason));
+  streamInstances(
+    service: string,
+    filters: InstanceFilters,
+    handlers: StreamHandlers<InstancesResult>,
+  ): Promise<StreamEnd> {
+    return new Promise((resolve) => {
+      let opened = false;
+      const stream: ScriptedStream = {
+        service,
+        filters,
+        handlers,
+        ended: false,
+        snapshot(index, instances) {
+          if (!opened) handlers.onOpen?.();
+          opened = true;
+          handlers.onSnapshot?.({ index, instances });
+        },
+        update(index, instances) {
+          handlers.onUpdate?.({ index, instances });
+        },
+        fail(error) {
+          handlers.onError?.(error);
+          finish(error);
+        },
+        end() {
+          finish(undefined);
+        },
+      };
+      const finish = (error: Error | undefined) => {
+        if (stream.ended) return;
+        stream.ended = true;
+        resolve({ lastEventId: undefined, error });
+      };
+      handlers.signal?.addEventListener("abort", () => finish(undefined));
+      this.streams.push(stream);
     });
   }
 
-  /** The latest query, which must be the only one not answered yet. */
-  get last(): PendingQuery {
-    const last = this.queries.at(-1);
-    if (last === undefined) throw new Error("no query sent");
+  /** The latest stream, which must be the only one still open. */
+  get last(): ScriptedStream {
+    const last = this.streams.at(-1);
+    if (last === undefined) throw new Error("no stream opened");
     return last;
   }
 }
@@ -86,135 +126,152 @@ function setup(options: Partial<DiscoveryCacheOptions> = {}) {
   return { clock, registry, cache, logger };
 }
 
+const ids = (list: readonly { readonly id: string }[]) => list.map((i) => i.id);
+
 describe("DiscoveryCache", () => {
-  it("starts a watch on first use, answers [] until the registry has, then serves from memory", async () => {
-    const { clock, registry, cache } = setup();
+  it("starts a stream on first use, answers [] until its snapshot, then serves from memory", async () => {
+    const { registry, cache } = setup();
     expect(cache.instances("orders")).toEqual([]);
-    expect(registry.queries).toHaveLength(1);
-    expect(registry.last.query.index).toBeUndefined();
+    expect(registry.streams).toHaveLength(1);
+    expect(registry.last.handlers.lastEventId).toBeUndefined();
     const ready = cache.ready("orders");
-    registry.last.resolve({ index: 7, instances: [record("a"), record("b")] });
-    expect((await ready).map((i) => i.id)).toEqual(["a", "b"]);
+    registry.last.snapshot(7, [record("a"), record("b")]);
+    expect(ids(await ready)).toEqual(["a", "b"]);
     const first = cache.instances("orders");
-    expect(first.map((i) => i.id)).toEqual(["a", "b"]);
+    expect(ids(first)).toEqual(["a", "b"]);
     expect(cache.instances("orders")).toBe(first);
-    await clock.flush();
-    expect(registry.queries).toHaveLength(2);
-    expect(registry.last.query).toMatchObject({ index: 7, waitMs: 60_000 });
+    registry.last.update(8, [record("a")]);
+    expect(ids(cache.instances("orders"))).toEqual(["a"]);
+    expect(registry.streams).toHaveLength(1);
     await cache.close();
   });
 
-  it("keeps the array when an answer did not change, and replaces it (and tells listeners) when it did", async () => {
-    const { clock, registry, cache } = setup();
+  it("keeps the array when an event did not change the set, and replaces it (and tells listeners) when it did", async () => {
+    const { registry, cache } = setup();
     const seen: string[][] = [];
-    cache.onChange("orders", (instances) => seen.push(instances.map((i) => i.id)));
-    registry.last.resolve({ index: 3, instances: [record("a")] });
-    await clock.flush();
+    cache.onChange("orders", (instances) => seen.push(ids(instances)));
+    registry.last.snapshot(3, [record("a")]);
     const first = cache.instances("orders");
-    registry.last.resolve({ index: 3, instances: [record("a")] });
-    await clock.flush();
+    registry.last.update(3, [record("a")]);
     expect(cache.instances("orders")).toBe(first);
-    registry.last.resolve({ index: 4, instances: [record("a", 4, "warning")] });
-    await clock.flush();
+    registry.last.update(4, [record("a", 4, "warning")]);
     expect(cache.instances("orders")).not.toBe(first);
-    registry.last.resolve({ index: 5, instances: [record("a", 4, "warning"), record("b", 5)] });
-    await clock.flush();
+    registry.last.update(5, [record("a", 4, "warning"), record("b", 5)]);
     expect(seen).toEqual([["a"], ["a"], ["a", "b"]]);
     await cache.close();
   });
 
-  it("serves the last known set while the registry is unreachable and reports staleness", async () => {
+  it("serves the last known set while the registry is unreachable, reports staleness, then resynchronises", async () => {
     const { clock, registry, cache, logger } = setup();
     cache.instances("orders");
-    registry.last.resolve({ index: 3, instances: [record("a")] });
-    await clock.flush();
+    registry.last.snapshot(3, [record("a")]);
     const known = cache.instances("orders");
-    expect(cache.staleness("orders")).toEqual({ stale: false, lastSyncAt: 0, ageMs: 0 });
-
     await clock.advance(5_000);
-    registry.last.reject(unreachable());
+    // An open stream is current, however long ago its last event.
+    expect(cache.staleness("orders")).toEqual({ stale: false, lastSyncAt: 5_000, ageMs: 0 });
+
+    registry.last.fail(unreachable());
     await clock.flush();
     for (let t = 0; t < 30; t++) {
       await clock.advance(1_000);
-      registry.last.reject(unreachable());
+      registry.last.fail(unreachable());
       await clock.flush();
       expect(cache.instances("orders")).toBe(known);
     }
     const stale = cache.staleness("orders");
     expect(stale.stale).toBe(true);
-    expect(stale.lastSyncAt).toBe(0);
-    expect(stale.ageMs).toBe(35_000);
+    expect(stale.lastSyncAt).toBe(5_000);
+    expect(stale.ageMs).toBe(30_000);
     expect(stale.error?.message).toMatch(/ECONNREFUSED/);
     expect(logger.warnings).toBe(1);
 
     await clock.advance(1_000);
-    expect(registry.last.query.index).toBeUndefined();
-    registry.last.resolve({ index: 9, instances: [record("b", 9)] });
-    await clock.flush();
-    expect(cache.instances("orders").map((i) => i.id)).toEqual(["b"]);
+    expect(registry.streams).toHaveLength(32);
+    registry.last.snapshot(9, [record("b", 9)]);
+    expect(ids(cache.instances("orders"))).toEqual(["b"]);
     expect(cache.staleness("orders")).toEqual({ stale: false, lastSyncAt: 36_000, ageMs: 0 });
+    expect(registry.streams.map((s) => s.handlers.lastEventId)).toEqual(Array(32).fill(undefined));
     await cache.close();
   });
 
   it("is not stale during a short outage", async () => {
     const { clock, registry, cache } = setup();
     cache.instances("orders");
-    registry.last.resolve({ index: 3, instances: [record("a")] });
-    await clock.flush();
-    registry.last.reject(unreachable());
+    registry.last.snapshot(3, [record("a")]);
+    registry.last.fail(unreachable());
     await clock.advance(1_000);
     const staleness = cache.staleness("orders");
-    expect(staleness.stale).toBe(false);
+    expect(staleness).toMatchObject({ stale: false, lastSyncAt: 0, ageMs: 1_000 });
     expect(staleness.error).toBeDefined();
     await cache.close();
   });
 
-  it("backs off between failed queries", async () => {
+  it("backs off between failed streams, counting again once the registry accepts one", async () => {
     const { clock, registry, cache } = setup({ backoff: (attempt) => 1_000 * attempt });
     cache.instances("orders");
-    registry.last.reject(unreachable());
+    registry.last.fail(unreachable());
     await clock.advance(999);
-    expect(registry.queries).toHaveLength(1);
+    expect(registry.streams).toHaveLength(1);
     await clock.advance(1);
-    expect(registry.queries).toHaveLength(2);
-    registry.last.reject(unreachable());
+    expect(registry.streams).toHaveLength(2);
+    registry.last.fail(unreachable());
     await clock.advance(1_999);
-    expect(registry.queries).toHaveLength(2);
+    expect(registry.streams).toHaveLength(2);
     await clock.advance(1);
-    expect(registry.queries).toHaveLength(3);
+    expect(registry.streams).toHaveLength(3);
+    registry.last.snapshot(4, [record("a", 4)]);
+    registry.last.fail(unreachable());
+    await clock.advance(999);
+    expect(registry.streams).toHaveLength(3);
+    await clock.advance(1);
+    expect(registry.streams).toHaveLength(4);
     await cache.close();
   });
 
-  it("sends the next query without an index when the index went backwards, then blocks on the new one", async () => {
+  it("takes the snapshot of a registry restarted without its state, even at the same or a lower index", async () => {
     const { clock, registry, cache } = setup();
     cache.instances("orders");
-    registry.last.resolve({ index: 10, instances: [record("a", 10)] });
-    await clock.flush();
-    expect(registry.last.query.index).toBe(10);
-    registry.last.resolve({ index: 4, instances: [record("b", 2)] });
-    await clock.flush();
-    expect(cache.instances("orders").map((i) => i.id)).toEqual(["b"]);
-    expect(registry.last.query.index).toBeUndefined();
-    registry.last.resolve({ index: 5, instances: [record("b", 2)] });
-    await clock.flush();
-    expect(registry.last.query.index).toBe(5);
+    registry.last.snapshot(10, [record("a", 10)]);
+    registry.last.fail(unreachable());
+    await clock.advance(1_000);
+    expect(registry.last.handlers.lastEventId).toBeUndefined();
+    registry.last.snapshot(10, [record("b", 10)]);
+    expect(ids(cache.instances("orders"))).toEqual(["b"]);
+    registry.last.fail(unreachable());
+    await clock.advance(1_000);
+    registry.last.snapshot(4, [record("c", 2)]);
+    expect(ids(cache.instances("orders"))).toEqual(["c"]);
+    registry.last.update(5, [record("c", 2), record("d", 5)]);
+    expect(ids(cache.instances("orders"))).toEqual(["c", "d"]);
     await cache.close();
   });
 
-  it("asks about a service the registry has never seen (index 0) once a second, not in a tight loop", async () => {
-    const { clock, registry, cache } = setup();
-    const ready = cache.ready("orders");
-    registry.last.resolve({ index: 0, instances: [] });
-    expect(await ready).toEqual([]);
-    await clock.advance(999);
-    expect(registry.queries).toHaveLength(1);
-    await clock.advance(1);
-    expect(registry.queries).toHaveLength(2);
-    expect(registry.last.query.index).toBe(0);
-    registry.last.resolve({ index: 4, instances: [record("a", 4)] });
+  it("reconnects without a warning when the registry ends a stream after its snapshot, but not before", async () => {
+    const { clock, registry, cache, logger } = setup();
+    cache.instances("orders");
+    registry.last.snapshot(3, [record("a")]);
+    await clock.advance(2_000);
+    registry.last.end();
     await clock.flush();
-    expect(registry.queries).toHaveLength(3);
-    expect(registry.last.query.index).toBe(4);
+    expect(cache.staleness("orders")).toEqual({ stale: false, lastSyncAt: 2_000, ageMs: 0 });
+    expect(logger.warnings).toBe(0);
+    await clock.advance(1_000);
+    expect(registry.streams).toHaveLength(2);
+    registry.last.end();
+    await clock.flush();
+    expect(cache.staleness("orders").error?.message).toMatch(/before its snapshot/);
+    expect(logger.warnings).toBe(1);
+    await cache.close();
+  });
+
+  it("follows a service the registry has never seen until it appears", async () => {
+    const { registry, cache } = setup();
+    const ready = cache.ready("orders");
+    registry.last.snapshot(0, []);
+    expect(await ready).toEqual([]);
+    registry.last.update(4, [record("a", 4)]);
+    expect(ids(cache.instances("orders"))).toEqual(["a"]);
+    expect(registry.streams).toHaveLength(1);
     await cache.close();
   });
 
@@ -223,23 +280,26 @@ describe("DiscoveryCache", () => {
     cache.instances("orders", { tags: ["b", "a"], version: "^1" });
     cache.instances("orders", { tags: ["a", "b"], version: "^1" });
     cache.ready("orders", { version: "^1", tags: ["a", "b"] });
-    expect(registry.queries).toHaveLength(1);
-    expect(registry.last.query).toMatchObject({ tags: ["a", "b"], version: "^1" });
+    expect(registry.streams).toHaveLength(1);
+    expect(registry.last.filters).toEqual({ tags: ["a", "b"], version: "^1" });
     cache.instances("orders");
     cache.instances("payments", { zone: "eu-1a" });
-    expect(registry.queries.map((q) => q.service)).toEqual(["orders", "orders", "payments"]);
+    expect(registry.streams.map((s) => s.service)).toEqual(["orders", "orders", "payments"]);
     await cache.close();
   });
 
-  it("close() aborts the queries in flight, rejects waiting ready() calls and leaves no timer", async () => {
+  it("close() ends the streams and retry waits, rejects waiting ready() calls and leaves no timer", async () => {
     const { clock, registry, cache } = setup();
     const ready = cache.ready("orders").catch((e: unknown) => e);
     cache.instances("payments");
-    registry.queries[1]!.reject(unreachable());
+    registry.streams[1]!.fail(unreachable());
     await clock.flush();
+    expect(clock.pendingTimers).toBe(1);
     await cache.close();
     expect(isRegistryClientClosedError(await ready)).toBe(true);
-    expect(registry.queries[0]!.query.signal?.aborted).toBe(true);
+    expect(registry.streams[0]!.handlers.signal?.aborted).toBe(true);
+    expect(registry.streams[0]!.ended).toBe(true);
+    expect(registry.streams).toHaveLength(2);
     expect(clock.pendingTimers).toBe(0);
     expect(cache.staleness("nothing")).toMatchObject({ stale: true });
     await expect(cache.ready("later")).rejects.toThrow(/closed/);
@@ -248,7 +308,7 @@ describe("DiscoveryCache", () => {
   it("rejects bad options with their paths", () => {
     const make = () =>
       discoveryCache({
-        client: {} as RegistryApi,
+        client: {} as RegistryClient,
         staleAfterMs: -1,
         waitMs: "10m",
       } as unknown as DiscoveryCacheOptions);

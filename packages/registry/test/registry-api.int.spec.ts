@@ -508,7 +508,9 @@ describe("registry API: health, lapses and operations", () => {
     });
     const metrics = await call(url, "GET", "/metrics");
     expect(metrics.status).toBe(200);
-    expect(metrics.text).toMatch(/flotilla_registry_instances\{service="m",status="passing"[^}]*\} 1/);
+    expect(metrics.text).toMatch(
+      /flotilla_registry_instances\{registered_service="m",status="passing",service="registry-test"[^}]*\} 1/,
+    );
     expect(metrics.text).toMatch(/flotilla_registry_heartbeats_total\{[^}]*\} 1/);
     expect(metrics.text).toMatch(/flotilla_registry_registrations_total\{[^}]*\} 1/);
     expect(metrics.text).toMatch(/flotilla_registry_self_preservation\{[^}]*\} 0/);

@@ -9,15 +9,17 @@ import {
 } from "@flotilla/resilience";
 import type { ServiceInstance } from "../instance.js";
 import type { InstanceRecord } from "../registration.js";
+import { RegistryError, RegistryErrorCode } from "../registry-error.js";
 import { type ClientLogger, silentLogger } from "./client-logger.js";
 import { OutageLog } from "./outage-log.js";
-import type { InstanceFilters, RegistryApi } from "./registry-api.js";
+import type { InstanceFilters, InstancesResult } from "./registry-api.js";
+import type { RegistryClient, StreamHandlers } from "./registry-client.js";
 import { RegistryClientClosedError } from "./registry-client-closed-error.js";
 
 /** Options of {@link discoveryCache}. */
 export interface DiscoveryCacheOptions {
   /** The registry, usually a {@link RegistryClient}. */
-  readonly client: Pick<RegistryApi, "instances">;
+  readonly client: Pick<RegistryClient, "streamInstances">;
   /** Time source of staleness and retry waits. Default the system clock. */
   readonly clock?: Clock | undefined;
   /** Where outages are logged (once each). Default: nowhere. */
@@ -27,9 +29,17 @@ export interface DiscoveryCacheOptions {
    * milliseconds. Default 30 s. The set is served either way.
    */
   readonly staleAfterMs?: number | undefined;
-  /** How long the registry may hold each blocking query, in milliseconds. Default 30 s. */
+  /**
+   * Unused since the cache follows event streams rather than blocking queries; still validated
+   * (above 0, at most 5 min) so that existing configurations keep working.
+   *
+   * @deprecated A silent stream is detected by the client's `streamIdleTimeoutMs`.
+   */
   readonly waitMs?: number | undefined;
-  /** The wait before the n-th retry of a failed query. Default full jitter from 100 ms up to 5 s. */
+  /**
+   * The wait before the n-th reconnection in a row. Default full jitter from 100 ms up to 5 s.
+   * The count restarts whenever the registry accepts a stream.
+   */
   readonly backoff?: Backoff | undefined;
 }
 
@@ -37,7 +47,11 @@ export interface DiscoveryCacheOptions {
 export interface Staleness {
   /** The registry has been failing for longer than `staleAfterMs`: the set may be out of date. */
   readonly stale: boolean;
-  /** Clock reading of the last answer (before the first, of the start of the watch; `-Infinity` for a service not watched). */
+  /**
+   * Clock reading at which the set was last known to be current: now while its stream is open,
+   * else when the stream ended (before the first snapshot, the start of the watch; `-Infinity`
+   * for a service not watched).
+   */
   readonly lastSyncAt: number;
   /** Milliseconds since `lastSyncAt`. */
   readonly ageMs: number;
@@ -50,18 +64,17 @@ type InstanceList = readonly ServiceInstance[];
 
 const empty: InstanceList = Object.freeze([]);
 
-/** How often a service whose index is still 0 (never written) is asked again. */
-const emptyPollMs = 1_000;
-
 interface Watch {
   readonly service: string;
   readonly filters: InstanceFilters;
   records: readonly InstanceRecord[];
-  /** The index to block on; `undefined` sends a query that answers at once. */
-  index: number | undefined;
+  /** A snapshot has arrived at least once (`ready` is resolved). */
   synced: boolean;
+  /** The stream is open and has delivered its snapshot: `records` is current. */
+  following: boolean;
   lastSyncAt: number;
   error: Error | undefined;
+  /** Streams ended in a row without a new one being accepted. */
   failures: number;
   previousDelay: number;
   readonly changes: EventStream<InstanceList>;
@@ -76,31 +89,29 @@ interface Watch {
  * first {@link DiscoveryCache.instances} call for a service (and filters) starts a watch and
  * returns an empty list; {@link DiscoveryCache.ready} waits for the first answer.
  *
- * Each watch is a loop of blocking queries (`GET /v1/services/{s}?index=N&wait=…`), rather than
- * the SSE stream: a blocking query is one ordinary request, so it fails over between registry
- * servers call by call, is bounded by the client's timeout (a silent half-open connection cannot
- * leave the cache stale unnoticed), and resynchronises from the index alone — while an SSE stream
- * would need its own liveness timer, reconnect loop and resume logic to reach the same place, and
- * would save only the request line per change.
+ * Each watch follows the service's SSE stream (`GET /v1/services/{s}/stream`,
+ * {@link RegistryClient.streamInstances}): one response per change and no request, where a
+ * blocking query costs a response and a new request, so a change reaches every cache about twice
+ * as cheaply. The client fails a stream over between registry servers when it opens it, and ends
+ * it when it stays silent longer than its `streamIdleTimeoutMs` (the registry pings every 15 s),
+ * so a half-open connection cannot leave the cache stale unnoticed.
  *
- * While the registry is unreachable the last known set is served unchanged, retries back off
- * (jittered, up to 5 s) and the outage is logged once; {@link DiscoveryCache.staleness} reports
- * the age. When the registry answers again the set is replaced by its answer. When an answer's
- * index is lower than the one the query sent (a restarted registry, another server), the next
- * query is sent without an index, as API.md requires; so is the first query after a failure, since
- * a registry restarted without its state may be back at the very index the cache last saw. A service the registry has never seen has
- * index 0, which a blocking query cannot wait on: it is asked again every second until it appears.
+ * When a stream ends, the watch opens a new one after a jittered backoff (up to 5 s, restarted
+ * whenever the registry accepts a stream) and meanwhile serves the last known set unchanged; a
+ * failure is logged once per outage, and {@link DiscoveryCache.staleness} reports the age. A new
+ * stream never resumes from the last event id: the registry that answers may be another server, or
+ * one restarted without its state at the very index the cache last saw, so every stream starts
+ * with a full snapshot, which replaces the set.
  *
  * A service's array is replaced (and listeners called) only when an instance was added, removed
  * or changed (`modifyIndex`, status, lease), so a caller can compare arrays by reference. The instances
  * are the registry's records (with `status`, `checks`…), typed as {@link ServiceInstance}.
  */
 export class DiscoveryCache {
-  readonly #client: Pick<RegistryApi, "instances">;
+  readonly #client: Pick<RegistryClient, "streamInstances">;
   readonly #clock: Clock;
   readonly #outage: OutageLog;
   readonly #staleAfterMs: number;
-  readonly #waitMs: number;
   readonly #backoff: Backoff;
   readonly #watches = new Map<string, Watch>();
   readonly #abort = new AbortController();
@@ -111,12 +122,12 @@ export class DiscoveryCache {
     const reader = new ConfigReader();
     const obj = reader.object(options, "");
     reader.knownKeys(obj, ["client", "clock", "logger", "staleAfterMs", "waitMs", "backoff"], "");
-    if (typeof (obj.client as Partial<RegistryApi> | undefined)?.instances !== "function") {
-      reader.issue("client", "expected a registry client with instances()");
+    if (typeof (obj.client as Partial<RegistryClient> | undefined)?.streamInstances !== "function") {
+      reader.issue("client", "expected a registry client with streamInstances()");
     }
     this.#clock = reader.clock(obj, "clock", "");
     this.#staleAfterMs = reader.duration(obj, "staleAfterMs", "", 30_000, { min: 0 });
-    this.#waitMs = reader.duration(obj, "waitMs", "", 30_000, { above: 0, max: 300_000 });
+    reader.duration(obj, "waitMs", "", 30_000, { above: 0, max: 300_000 });
     const backoff = reader.fn<Backoff>(obj, "backoff", "");
     reader.throwIfInvalid();
     this.#client = options.client;
@@ -147,7 +158,9 @@ export class DiscoveryCache {
     if (watch === undefined) {
       return { stale: true, lastSyncAt: Number.NEGATIVE_INFINITY, ageMs: Number.POSITIVE_INFINITY };
     }
-    const ageMs = this.#clock.now() - watch.lastSyncAt;
+    const now = this.#clock.now();
+    if (watch.following) return { stale: false, lastSyncAt: now, ageMs: 0 };
+    const ageMs = now - watch.lastSyncAt;
     if (watch.error === undefined) return { stale: false, lastSyncAt: watch.lastSyncAt, ageMs };
     return { stale: ageMs >= this.#staleAfterMs, lastSyncAt: watch.lastSyncAt, ageMs, error: watch.error };
   }
@@ -164,12 +177,13 @@ export class DiscoveryCache {
     return this.#watch(service, filters).changes.subscribe(listener);
   }
 
-  /** Stops every watch, aborting the queries in flight, and waits for them to end. Idempotent. */
+  /** Stops every watch, ending their streams and retry waits, and waits for them to end. Idempotent. */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#abort.abort(new RegistryClientClosedError("discovery cache"));
       for (const watch of this.#watches.values()) {
+        this.#unfollow(watch);
         watch.rejectReady(new RegistryClientClosedError("discovery cache"));
       }
     }
@@ -192,8 +206,8 @@ export class DiscoveryCache {
       service,
       filters: normalise(filters),
       records: empty as readonly InstanceRecord[],
-      index: undefined,
       synced: false,
+      following: false,
       lastSyncAt: this.#clock.now(),
       error: undefined,
       failures: 0,
@@ -212,51 +226,48 @@ export class DiscoveryCache {
 
   async #run(watch: Watch): Promise<void> {
     const signal = this.#abort.signal;
+    const handlers: StreamHandlers<InstancesResult> = {
+      signal,
+      onOpen: () => {
+        watch.failures = 0;
+        watch.previousDelay = 0;
+      },
+      onSnapshot: (result) => {
+        watch.following = true;
+        watch.error = undefined;
+        this.#outage.success({ service: watch.service });
+        this.#apply(watch, result.instances);
+      },
+      onUpdate: (result) => this.#apply(watch, result.instances),
+    };
     while (!this.#closed) {
-      const sent = watch.index;
-      let answer: { index: number; instances: readonly InstanceRecord[] };
-      try {
-        answer = await this.#client.instances(watch.service, {
-          ...watch.filters,
-          ...(sent === undefined ? {} : { index: sent, waitMs: this.#waitMs }),
-          signal,
-        });
-      } catch (error) {
-        if (this.#closed) return;
-        const err = error instanceof Error ? error : new Error(String(error));
-        watch.error = err;
-        // The registry may come back as another server, or restarted without its state, at the
-        // same index: resynchronise with a query that answers at once.
-        watch.index = undefined;
-        watch.failures++;
-        const raw = this.#backoff(watch.failures, err, watch.previousDelay);
-        const delay = Number.isFinite(raw) && raw > 0 ? raw : 0;
-        watch.previousDelay = delay;
-        this.#outage.failure(err, { service: watch.service, retryInMs: Math.round(delay) });
-        try {
-          await sleep(delay, this.#clock, signal);
-        } catch {
-          return;
-        }
-        continue;
-      }
+      // Never `lastEventId`: see the class comment.
+      const end = await this.#client.streamInstances(watch.service, watch.filters, handlers);
       if (this.#closed) return;
-      this.#outage.success({ service: watch.service });
-      watch.error = undefined;
-      watch.failures = 0;
-      watch.previousDelay = 0;
-      watch.lastSyncAt = this.#clock.now();
-      watch.index = sent !== undefined && answer.index < sent ? undefined : answer.index;
-      this.#apply(watch, answer.instances);
-      if (answer.index === 0) {
-        // A service never written has index 0, and a query for index 0 answers at once: poll instead.
-        try {
-          await sleep(emptyPollMs, this.#clock, signal);
-        } catch {
-          return;
-        }
+      // A stream the registry ends after its snapshot (shutting down, a proxy's limit) is no failure.
+      const error = this.#unfollow(watch) ? end.error : (end.error ?? endedEarly());
+      watch.failures++;
+      const raw = this.#backoff(watch.failures, error, watch.previousDelay);
+      const delay = Number.isFinite(raw) && raw > 0 ? raw : 0;
+      watch.previousDelay = delay;
+      if (error !== undefined) {
+        watch.error = error;
+        this.#outage.failure(error, { service: watch.service, retryInMs: Math.round(delay) });
+      }
+      try {
+        await sleep(delay, this.#clock, signal);
+      } catch {
+        return;
       }
     }
+  }
+
+  /** Marks the end of a stream; true when it had delivered its snapshot. */
+  #unfollow(watch: Watch): boolean {
+    if (!watch.following) return false;
+    watch.following = false;
+    watch.lastSyncAt = this.#clock.now();
+    return true;
   }
 
   #apply(watch: Watch, records: readonly InstanceRecord[]): void {
@@ -281,6 +292,13 @@ export class DiscoveryCache {
  */
 export function discoveryCache(options: DiscoveryCacheOptions): DiscoveryCache {
   return new DiscoveryCache(options);
+}
+
+function endedEarly(): RegistryError {
+  return new RegistryError(
+    RegistryErrorCode.Unreachable,
+    "the registry ended the event stream before its snapshot",
+  );
 }
 
 function normalise(filters: InstanceFilters): InstanceFilters {

@@ -7,7 +7,7 @@ export interface CallOptions {
 }
 
 /**
- * Turns a read into a blocking query (API.md, "Blocking queries"): the registry answers as soon as
+ * Turns a read into a blocking query (README.md, "Blocking queries"): the registry answers as soon as
  * the result's index is above `index`, or after `waitMs` with the unchanged result.
  */
 export interface BlockingOptions extends CallOptions {
@@ -38,7 +38,7 @@ export interface InstancesResult {
 }
 
 /**
- * The narrow part of the registry API that registration loops and the discovery cache use; the
+ * The narrow part of the registry API that registration loops use (the discovery cache follows the SSE stream instead); the
  * HTTP {@link RegistryClient} implements it, and tests implement it in memory.
  */
 export interface RegistryApi {

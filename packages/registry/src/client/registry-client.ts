@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { type Clock, ConfigReader, TimeoutError } from "@flotilla/resilience";
 import { Agent, type Dispatcher } from "undici";
 import type { RegistrationRequest, RegistrationResponse } from "../registration.js";
@@ -167,8 +169,8 @@ interface Problem {
 const defaultWaitMs = 30_000;
 
 /**
- * The HTTP client of the registry API (`packages/registry/API.md`): a typed method per endpoint
- * over one keep-alive undici `Agent`. Errors are {@link RegistryError}s:
+ * The HTTP client of the registry API (`packages/registry/README.md`, "HTTP API"): a typed method
+ * per endpoint over one keep-alive undici `Agent`. Errors are {@link RegistryError}s:
  *
  * - 400 → {@link RegistryInvalidRequestError} with the registry's `issues`;
  * - 404 `FLT_REGISTRY_UNKNOWN_LEASE` on renew → {@link RegistryUnknownLeaseError};
@@ -352,8 +354,8 @@ export class RegistryClient implements RegistryApi {
 
   /**
    * Closes the client's own Agent and its keep-alive connections, once the calls in flight have
-   * ended — so close the caches, streams and registrations that use the client first (they abort
-   * their blocking queries). A given `dispatcher` stays open. Idempotent.
+   * ended — so close the caches, streams and registrations that use the client first (they end
+   * their streams and queries). A given `dispatcher` stays open. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -432,21 +434,28 @@ export class RegistryClient implements RegistryApi {
     try {
       stream = await this.#openStream(path, handlers);
       handlers.onOpen?.();
-      let handlerError: unknown;
       const parser = new SseParser((event) => {
         if (event.lastEventId !== "") lastEventId = event.lastEventId;
+        if (event.type === "snapshot") handlers.onSnapshot?.(JSON.parse(event.data) as T);
+        else if (event.type === "update") handlers.onUpdate?.(JSON.parse(event.data) as T);
+      });
+      // A handler's (or JSON.parse's) error ends the stream with that error.
+      let handlerError: { readonly error: unknown } | undefined;
+      const body = stream.body;
+      // 'data' events rather than `for await`: no promise and microtask per chunk.
+      body.on("data", (chunk: Uint8Array) => {
         try {
-          if (event.type === "snapshot") handlers.onSnapshot?.(JSON.parse(event.data) as T);
-          else if (event.type === "update") handlers.onUpdate?.(JSON.parse(event.data) as T);
+          parser.push(chunk);
         } catch (error) {
-          handlerError = error;
-          throw error;
+          handlerError = { error };
+          body.destroy();
         }
       });
       try {
-        for await (const chunk of stream.body) parser.push(chunk as Uint8Array);
+        await finished(body);
       } catch (error) {
-        if (handlerError !== undefined || signal?.aborted) throw error;
+        if (handlerError !== undefined) throw handlerError.error;
+        if (signal?.aborted) throw error;
         throw unreachable(this.#targets, error);
       }
       parser.end();
@@ -508,7 +517,7 @@ export class RegistryClient implements RegistryApi {
 }
 
 interface OpenStream {
-  readonly body: AsyncIterable<unknown>;
+  readonly body: Readable;
   /** Detaches the stream's abort controller from the caller's signal. */
   release(): void;
 }

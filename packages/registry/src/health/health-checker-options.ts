@@ -40,8 +40,10 @@ export interface HealthCheckerOptions {
    */
   readonly failuresBeforeCritical?: number;
   /**
-   * Called with all of an instance's checks whenever one of them changes `status` (not when only
-   * its `output` does); the instance's aggregate status may have changed.
+   * Called with all of an instance's checks after the first result each check takes once tracked
+   * (even when it leaves the status as it was, so a check failing from the start still reports its
+   * output), and then whenever one of them changes `status` (not when only its `output` does); the
+   * instance's aggregate status may have changed.
    */
   readonly onChange: (instanceId: string, checks: readonly CheckStatus[]) => void;
   /** Called after every completed run (not for runs cancelled by `untrack` or `close`), for metrics. */

@@ -1,5 +1,6 @@
 import { ConfigReader, type TimerHandle } from "@flotilla/resilience";
 import type { CheckStatus, HealthStatus } from "../registration.js";
+import { checkIdentity } from "./check-identity.js";
 import {
   type HealthCheckerOptions,
   parseHealthCheckerOptions,
@@ -41,6 +42,8 @@ interface CheckState {
   /** Where a tcp check connects (the check's own, else the instance's). */
   readonly address: string;
   readonly port: number;
+  /** {@link checkIdentity}: what a later `track` must match to carry this state over. */
+  readonly identity: string;
   status: HealthStatus;
   output: string | undefined;
   since: number;
@@ -50,6 +53,8 @@ interface CheckState {
   run: Run | undefined;
   queued: boolean;
   cancelled: boolean;
+  /** Whether a result was taken since this state was tracked (the first one is always reported). */
+  reported: boolean;
 }
 
 interface Tracked {
@@ -64,9 +69,10 @@ const notYetChecked = "not yet checked";
  * Active health checking of registered instances, with Consul's semantics
  * (https://developer.hashicorp.com/consul/docs/services/usage/checks): each http and tcp check of
  * a tracked instance runs every `intervalMs` (jittered) with a `timeoutMs` deadline; HTTP 2xx is
- * `passing`, 429 `warning`, anything else, a connection error or a timeout `critical`. Every check
- * starts `critical` with output `not yet checked`. `ttl` checks are not run here: the registry
- * server derives them from leases.
+ * `passing`, 429 `warning`, anything else, a connection error or a timeout `critical`. A check
+ * starts from the status `track` is given for it (what the instance's record holds), else
+ * `critical` with output `not yet checked`. `ttl` checks are not run here: the registry server
+ * derives them from leases.
  *
  * A check's next run is scheduled when its previous run finishes, so a slow probe is never run
  * twice at once. At most `maxConcurrent` runs are in flight over all instances; due runs beyond
@@ -74,8 +80,10 @@ const notYetChecked = "not yet checked";
  * the probe's signal), so a probe that never settles cannot hold a slot. A probe that throws
  * counts as `critical` with the error's message.
  *
- * {@link HealthCheckerOptions.onChange} is called, synchronously after a run, whenever a check's
- * status changes; `statusOf` also reflects the latest output of each check.
+ * {@link HealthCheckerOptions.onChange} is called, synchronously after a run, for the first result
+ * each check takes after `track` (whatever it is: a check failing from the start still reports its
+ * output once) and then whenever a check's status changes; `statusOf` also reflects the latest
+ * output of each check.
  *
  * ```ts
  * const checker = healthChecker({ onChange: (id, checks) => store.updateChecks(id, checks) });
@@ -105,11 +113,18 @@ export class HealthChecker {
   /**
    * Starts checking `target` with the http and tcp checks among `checks` (ttl checks are
    * ignored), replacing any previous tracking of `target.id`: its timers are cleared and runs in
-   * flight aborted. A check with the same name, type and destination as before keeps its status,
-   * so re-registering an instance does not take it out of rotation. `onChange` is not called
-   * here: read the initial statuses with {@link HealthChecker.statusOf}. Ignored after `close()`.
+   * flight aborted. A check with the same name, type and destination as before
+   * ({@link checkIdentity}) keeps its status and counters, so re-registering an instance does not
+   * take it out of rotation. Any other check starts from its entry in `initial` (matched by name
+   * and type: the statuses stored in the instance's record, so a server that starts or restarts
+   * adopts them), else `critical` / `not yet checked`. `onChange` is not called here: read the
+   * initial statuses with {@link HealthChecker.statusOf}. Ignored after `close()`.
    */
-  track(target: HealthCheckTarget, checks: readonly ResolvedCheck[]): void {
+  track(
+    target: HealthCheckTarget,
+    checks: readonly ResolvedCheck[],
+    initial: readonly CheckStatus[] = [],
+  ): void {
     if (this.#closed) return;
     const previous = this.#tracked.get(target.id);
     if (previous !== undefined) this.#cancel(previous);
@@ -123,21 +138,26 @@ export class HealthChecker {
     for (const check of active) {
       const address = check.type === "tcp" ? (check.address ?? target.address) : target.address;
       const port = check.type === "tcp" ? (check.port ?? target.port) : target.port;
-      const carried = previous?.states.find((s) => sameCheck(s, check, address, port));
+      const identity = checkIdentity(check, target.address, target.port);
+      const carried = previous?.states.find((s) => s.identity === identity);
+      const seed =
+        carried ?? initial.find((c) => c.name === check.name && c.type === check.type && isStatus(c.status));
       tracked.states.push({
         tracked,
         check,
         address,
         port,
-        status: carried?.status ?? "critical",
-        output: carried === undefined ? notYetChecked : carried.output,
-        since: carried?.since ?? now,
+        identity,
+        status: seed?.status ?? "critical",
+        output: seed === undefined ? notYetChecked : seed.output,
+        since: seed !== undefined && Number.isFinite(seed.since) ? seed.since : now,
         successes: carried?.successes ?? 0,
         failures: carried?.failures ?? 0,
         timer: undefined,
         run: undefined,
         queued: false,
         cancelled: false,
+        reported: false,
       });
     }
     tracked.snapshot = snapshotOf(tracked);
@@ -292,15 +312,19 @@ export class HealthChecker {
     if (!take) return;
     const output = result.status === "passing" ? undefined : result.output;
     const changed = state.status !== result.status;
-    if (!changed && state.output === output) return;
+    const first = !state.reported;
+    state.reported = true;
+    if (!changed && !first && state.output === output) return;
     if (changed) {
       state.status = result.status;
       state.since = this.options.wallClock();
     }
-    state.output = output;
     const tracked = state.tracked;
-    tracked.snapshot = snapshotOf(tracked);
-    if (changed) this.#notify("onChange", () => this.options.onChange(tracked.id, tracked.snapshot));
+    if (changed || state.output !== output) {
+      state.output = output;
+      tracked.snapshot = snapshotOf(tracked);
+    }
+    if (changed || first) this.#notify("onChange", () => this.options.onChange(tracked.id, tracked.snapshot));
   }
 
   #notify(callback: string, call: () => void): void {
@@ -322,13 +346,6 @@ export function healthChecker(options: HealthCheckerOptions): HealthChecker {
   return new HealthChecker(options);
 }
 
-function sameCheck(state: CheckState, check: ActiveCheck, address: string, port: number): boolean {
-  const old = state.check;
-  if (old.name !== check.name || old.type !== check.type) return false;
-  if (old.type === "http" && check.type === "http") return old.url === check.url;
-  return state.address === address && state.port === port;
-}
-
 function snapshotOf(tracked: Tracked): readonly CheckStatus[] {
   return Object.freeze(
     tracked.states.map((s) =>
@@ -345,6 +362,10 @@ function snapshotOf(tracked: Tracked): readonly CheckStatus[] {
 }
 
 const statuses: ReadonlySet<unknown> = new Set(["passing", "warning", "critical"]);
+
+function isStatus(value: unknown): value is HealthStatus {
+  return statuses.has(value);
+}
 
 function validResult(result: ProbeResult): ProbeResult {
   if (result === null || typeof result !== "object" || !statuses.has(result.status)) {

@@ -98,8 +98,9 @@ export class HttpProblem extends FlotillaError {
 
   /**
    * The problem to answer for anything a handler threw: itself for an {@link HttpProblem}, 400 for
-   * an invalid request, 404 for an unknown lease, 503 for a store that failed or closed, and 500
-   * (`FLT_REGISTRY_INTERNAL`, to be logged) for anything else.
+   * an invalid request, 404 for an unknown lease, 413 for a write the store refused as too large
+   * (etcd's "request is too large"), 503 with `Retry-After` for a store that failed or closed, and
+   * 500 (`FLT_REGISTRY_INTERNAL`, to be logged) for anything else.
    */
   static from(error: unknown): HttpProblem {
     if (isHttpProblem(error)) return error;
@@ -108,6 +109,15 @@ export class HttpProblem extends FlotillaError {
     }
     if (isRegistryError(error, RegistryErrorCode.UnknownLease))
       return HttpProblem.unknownLease(error.message);
+    if (isRegistryError(error, RegistryErrorCode.LimitExceeded)) {
+      return new HttpProblem({
+        status: 413,
+        code: RegistryErrorCode.LimitExceeded,
+        title: "Content too large",
+        detail: error.message,
+        cause: error,
+      });
+    }
     if (
       isRegistryError(error, RegistryErrorCode.StoreUnavailable) ||
       isRegistryError(error, RegistryErrorCode.StoreClosed)

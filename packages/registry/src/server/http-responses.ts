@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { HttpProblem } from "./http-problem.js";
 
-/** The header every read answers with: the store index the answer reflects (API.md). */
+/** The header every read answers with: the store index the answer reflects (README.md, "Conventions"). */
 export const indexHeader = "x-flotilla-index";
 
 const jsonType = "application/json; charset=utf-8";

@@ -32,8 +32,12 @@ export interface InstanceHealthOptions {
  * Runs the http and tcp checks of every instance in the view (so any registry server, and this
  * one after a restart, checks what the store holds) and writes their results into the records:
  * the aggregate status is the worst of the checks, written only when it or a check's status
- * changed. A `liveness` check that stays critical for its `deregisterCriticalAfterMs`
- * deregisters the instance; recovering before then cancels that.
+ * changed, or when a check's first result differs from what the record says. Each check starts
+ * from the status its record holds, so a server that starts (or restarts, or joins others on
+ * etcd) writes nothing until a check actually changes, and a re-registration keeps the status of
+ * the checks it did not change. A `liveness` check that has been critical for its
+ * `deregisterCriticalAfterMs` — counted from its `since`, so also from registration when it never
+ * passed — deregisters the instance once a run confirms it; recovering before then cancels that.
  */
 export class InstanceHealth {
   readonly #o: InstanceHealthOptions;
@@ -76,11 +80,15 @@ export class InstanceHealth {
       return;
     }
     if (this.#tracked.get(id) === lease) return;
-    if (this.#tracked.has(id)) this.#stop(id);
-    if (!current.definitions.some((d) => d.type !== "ttl")) return;
-    this.#checker.track({ id, address, port }, current.definitions);
+    if (!current.definitions.some((d) => d.type !== "ttl")) {
+      if (this.#tracked.has(id)) this.#stop(id);
+      return;
+    }
+    // A re-registration is tracked again without untracking first, so the checker carries over the
+    // checks that did not change; the others start from what the record says.
+    this.#clearDeadlines(id);
+    this.#checker.track({ id, address, port }, current.definitions, checks);
     this.#tracked.set(id, lease);
-    // A re-registration keeps the statuses the checker already knew, without a change event.
     const known = this.#checker.statusOf(id);
     if (known !== undefined && !sameChecks(mergeCheckResults(checks, known), checks)) this.#write(current);
   }
@@ -97,6 +105,10 @@ export class InstanceHealth {
   #stop(id: string): void {
     this.#tracked.delete(id);
     this.#checker.untrack(id);
+    this.#clearDeadlines(id);
+  }
+
+  #clearDeadlines(id: string): void {
     for (const [key, timer] of this.#deadlines) {
       if (key.startsWith(`${id} `)) {
         this.#o.clock.clearTimeout(timer);
@@ -145,6 +157,7 @@ export class InstanceHealth {
       }
       const afterMs = instance.definitions.find((d) => d.name === check.name)?.deregisterCriticalAfterMs;
       if (pending !== undefined || afterMs === undefined) continue;
+      const delay = Math.max(0, check.since + afterMs - this.#o.wallClock());
       const timer = this.#o.clock.setTimeout(() => {
         this.#deadlines.delete(key);
         if (this.#tracked.get(id) !== lease) return;
@@ -155,7 +168,7 @@ export class InstanceHealth {
         this.#o.deregister(service, id, lease).catch((error: unknown) => {
           this.#o.logger.warn({ err: error, service, id }, "could not deregister an instance");
         });
-      }, afterMs);
+      }, delay);
       this.#deadlines.set(key, timer);
     }
   }

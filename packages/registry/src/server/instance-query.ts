@@ -5,7 +5,7 @@ import type { RequestIssue } from "../registry-error.js";
 /** Which statuses `status=` selects; `default` is passing and warning (the instances in rotation). */
 export type StatusFilter = "default" | HealthStatus | "any";
 
-/** The filters of `GET /v1/services/{service}` and its stream (API.md, "Instances"). */
+/** The filters of `GET /v1/services/{service}` and its stream (README.md, "Discovery reads"). */
 export interface InstanceQuery {
   readonly version: semver.Range | undefined;
   readonly tags: readonly string[];

@@ -1,5 +1,7 @@
+import { checkIdentity } from "../health/check-identity.js";
 import type { ResolvedCheck } from "../health/resolve-checks.js";
 import type { CheckStatus, HealthStatus } from "../registration.js";
+import type { ViewInstance } from "./store-layout.js";
 
 /** What a lapsed lease writes into the TTL check's `output`. */
 export const leaseExpiredOutput = "lease expired";
@@ -26,6 +28,43 @@ export function initialChecks(definitions: readonly ResolvedCheck[], now: number
           since: now,
         },
   );
+}
+
+/**
+ * The statuses of a registration that replaces `previous` (the same id, registered before): an
+ * http or tcp check with the same name, type and destination as one of the previous registration's
+ * ({@link checkIdentity}) keeps that check's status, output and `since`, so registering again does
+ * not take a healthy instance out of rotation; every other check is as {@link initialChecks} says.
+ * Nothing is kept from a registration whose lease expired: its checks stopped running then.
+ */
+export function registrationChecks(
+  definitions: readonly ResolvedCheck[],
+  target: { readonly address: string; readonly port: number },
+  now: number,
+  previous: ViewInstance | undefined,
+): CheckStatus[] {
+  const checks = initialChecks(definitions, now);
+  if (previous === undefined || isLeaseExpired(previous.record.checks)) return checks;
+  const { record } = previous;
+  const before = new Map<string, CheckStatus>();
+  for (const d of previous.definitions) {
+    if (d.type === "ttl") continue;
+    const status = record.checks.find((c) => c.name === d.name && c.type === d.type);
+    if (status !== undefined) before.set(checkIdentity(d, record.address, record.port), status);
+  }
+  return checks.map((check, i) => {
+    const d = definitions[i] as ResolvedCheck;
+    if (d.type === "ttl") return check;
+    const kept = before.get(checkIdentity(d, target.address, target.port));
+    if (kept === undefined) return check;
+    const { output: _, ...rest } = check;
+    return {
+      ...rest,
+      status: kept.status,
+      ...(kept.output === undefined ? {} : { output: kept.output }),
+      since: kept.since,
+    };
+  });
 }
 
 /** The worst status among `checks` (`passing` when there are none). */

@@ -11,7 +11,7 @@ import { parseRegistrationRequest, registrationLimits } from "../registration-sc
 import type { ApiContext } from "./api-context.js";
 import { HttpProblem, ServerProblemCode } from "./http-problem.js";
 import { sendJson, sendProblem } from "./http-responses.js";
-import { aggregateStatus, initialChecks } from "./instance-status.js";
+import { aggregateStatus, registrationChecks } from "./instance-status.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { readBody } from "./read-body.js";
 import {
@@ -161,7 +161,7 @@ export class InstancesApi {
     definitions: readonly ResolvedCheck[],
   ): Promise<RegistrationResponse> {
     const { store, view, options } = this.#ctx;
-    const previous = view.instanceById(request.id)?.record;
+    let previous: InstanceRecord | undefined;
     const ttlMs = request.ttlMs ?? registrationLimits.defaultTtlMs;
     const grant = await store.grantLease(ttlMs);
     let record: Omit<InstanceRecord, "modifyIndex">;
@@ -173,7 +173,10 @@ export class InstancesApi {
         { lease: grant.id },
       );
       const now = options.wallClock();
-      const checks = initialChecks(definitions, now);
+      // Read as late as possible: the checks keep the statuses written until now.
+      const replaced = view.instanceById(request.id);
+      previous = replaced?.record;
+      const checks = registrationChecks(definitions, request, now, replaced);
       record = {
         id: request.id,
         service: request.service,

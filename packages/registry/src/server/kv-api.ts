@@ -13,7 +13,7 @@ import { storeLayout } from "./store-layout.js";
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * The KV API (API.md, "KV"): `GET`/`PUT`/`DELETE /v1/kv/{key}` with `cas`, `GET /v1/kv?prefix=`
+ * The KV API (README.md, "KV"): `GET`/`PUT`/`DELETE /v1/kv/{key}` with `cas`, `GET /v1/kv?prefix=`
  * (blocking) and `GET /v1/kv-stream`. Values live under `kv/` in the store.
  */
 export class KvApi {

@@ -1,4 +1,7 @@
-/** What a KV key may be (API.md, "KV"): 1–512 of `A-Z a-z 0-9 . _ ~ / -`, no leading `/`, no `..` segment. */
+/**
+ * What a KV key may be (README.md, "KV"): 1–512 of `A-Z a-z 0-9 . _ ~ / -`, no leading `/`, no `..`
+ * segment.
+ */
 export const kvKeyRule = Object.freeze({ maxLength: 512, pattern: /^[A-Za-z0-9._~/-]+$/ });
 
 /** Why `key` is not a valid KV key, or `undefined` when it is one. */

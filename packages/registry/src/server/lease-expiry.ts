@@ -18,7 +18,10 @@ export interface LeaseExpiryOptions {
   /** How long a lapsed instance stays (critical) when its ttl check names no `deregisterCriticalAfterMs`. */
   readonly deregisterAfterMs: number;
   readonly logger: Logger;
-  /** Called once for each instance the server expires. */
+  /**
+   * Called once for each lapsed instance this server marked critical (or removed): only when its
+   * own compare-and-set write did it, so servers sharing a store count each lapse once.
+   */
   readonly onExpired: () => void;
 }
 
@@ -41,13 +44,18 @@ interface Lapse {
  *   self-preservation ends (unless they registered again meanwhile).
  *
  * When the store itself consults {@link LeaseExpiry.expiryGuard}, self-preservation has already
- * been asked for those leases and is not asked again.
+ * been asked for those leases and is not asked again. A store whose guard refused keeps the leases
+ * and offers them again once they lapse again (a TTL later); each lease counts as a lapse only the
+ * first time, so instances that stay away do not keep self-preservation on: it ends once their
+ * lapses have left its window and its exit delay has passed, and the next offer expires them.
  */
 export class LeaseExpiry {
   readonly #o: LeaseExpiryOptions;
   readonly #batch = new Map<string, Lapse>();
   readonly #held = new Map<string, Lapse>();
   readonly #approved = new Set<string>();
+  /** Leases the store's guard counted as lapsed and that it still holds (refused). */
+  readonly #counted = new Set<string>();
   readonly #removals = new Map<string, { readonly lease: string; readonly timer: TimerHandle }>();
   #flush: NodeJS.Immediate | undefined;
   #closed = false;
@@ -63,17 +71,28 @@ export class LeaseExpiry {
 
   /**
    * For the store's `expiryGuard`: asks self-preservation about `lapsed` leases before the store
-   * drops them, and remembers the approval so their deletion is not counted twice.
+   * drops them, counting only those not counted before (a refused lease comes back when it lapses
+   * again), and remembers the approval so their deletion is not counted twice.
    */
   readonly expiryGuard = (lapsed: readonly string[], liveLeases: number): boolean => {
     const sp = this.#o.selfPreservation;
-    const allowed = sp === undefined || sp.allowExpiry(lapsed.length, liveLeases);
-    if (allowed) for (const lease of lapsed) this.#approved.add(lease);
+    let fresh = 0;
+    for (const lease of lapsed) if (!this.#counted.has(lease)) fresh++;
+    const allowed = sp === undefined || sp.allowExpiry(fresh, liveLeases);
+    for (const lease of lapsed) {
+      if (allowed) {
+        this.#counted.delete(lease);
+        this.#approved.add(lease);
+      } else {
+        this.#counted.add(lease);
+      }
+    }
     return allowed;
   };
 
   /** A `leases/<lease>` marker was deleted (by the store's expiry, or a revocation). */
   leaseDeleted(lease: string, marker: LeaseMarker | undefined): void {
+    this.#counted.delete(lease);
     const instance =
       marker === undefined ? this.#findByLease(lease) : this.#o.view.instance(marker.service, marker.id);
     if (instance === undefined || instance.record.lease !== lease) {
@@ -128,6 +147,7 @@ export class LeaseExpiry {
     this.#removals.clear();
     this.#batch.clear();
     this.#held.clear();
+    this.#counted.clear();
   }
 
   #add(instance: ViewInstance, lease: string): void {
@@ -169,21 +189,21 @@ export class LeaseExpiry {
     const { view, writer, logger } = this.#o;
     const instance = view.instance(lapse.service, lapse.id);
     if (instance === undefined) return;
-    this.#o.onExpired();
     const afterMs = deregisterAfter(instance, this.#o.deregisterAfterMs);
     try {
       if (afterMs === 0) {
-        await writer.remove(lapse.service, lapse.id, lapse.lease);
+        if (await writer.remove(lapse.service, lapse.id, lapse.lease)) this.#o.onExpired();
         return;
       }
       const now = this.#o.wallClock();
-      await writer.update(lapse.service, lapse.id, (current) => {
+      const wrote = await writer.update(lapse.service, lapse.id, (current) => {
         const { record } = current;
         if (record.lease !== lapse.lease || isLeaseExpired(record.checks)) return undefined;
         const checks = withLeaseExpired(record.checks, now);
         const { modifyIndex: _, ...rest } = record;
         return { ...rest, checks, status: aggregateStatus(checks) };
       });
+      if (wrote) this.#o.onExpired();
       const expired = view.instance(lapse.service, lapse.id);
       if (expired !== undefined && expired.record.lease === lapse.lease) this.#scheduleRemoval(expired);
     } catch (error) {

@@ -34,7 +34,7 @@ const name = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" };
 const L = registrationLimits;
 
 /**
- * The OpenAPI 3.1 description of the registry HTTP API (API.md), served at `/openapi.json`.
+ * The OpenAPI 3.1 description of the registry HTTP API (README.md, "HTTP API"), served at `/openapi.json`.
  * Built once; the same object for every caller, so do not change it.
  */
 export const openApiDocument: Readonly<Json> = Object.freeze({
@@ -227,7 +227,11 @@ export const openApiDocument: Readonly<Json> = Object.freeze({
             ref("Health"),
             false,
           ),
-          "503": json("`fail`: the server has no current view of its store.", ref("Health"), false),
+          "503": json(
+            "`fail` with a `reason`: the store did not answer within 1 s, or the server is not serving (closing).",
+            ref("Health"),
+            false,
+          ),
         },
       },
     },
@@ -502,6 +506,7 @@ export const openApiDocument: Readonly<Json> = Object.freeze({
           status: { enum: ["pass", "warn", "fail"] },
           selfPreservation: { type: "boolean" },
           store: { type: "string" },
+          reason: { type: "string", description: "Why, with `fail`." },
         },
       },
     },

@@ -14,8 +14,8 @@ export interface RegistryMainOptions {
   readonly help: boolean;
 }
 
-/** The usage text of `registry-main`. */
-export const registryMainUsage = `usage: node packages/registry/src/server/registry-main.ts [options]
+/** The usage text of `registry-main`, named as it is run from the build. */
+export const registryMainUsage = `usage: node packages/registry/dist/server/registry-main.js [options]
 
   --port <n>                         port to listen on (FLOTILLA_REGISTRY_PORT, default 8500)
   --host <addr>                      address to bind (FLOTILLA_REGISTRY_HOST, default 127.0.0.1)

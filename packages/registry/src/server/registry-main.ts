@@ -1,7 +1,7 @@
-// The registry as a process: `node packages/registry/src/server/registry-main.ts --port 8500`
-// (flags in registry-main-options.ts). Run from source, Node strips the types but does not map
-// this package's `.js` import specifiers to its `.ts` files; the hook below does, and does nothing
-// when running the built `.js`. Workspace dependencies load from their built `dist/` (`tsc -b`).
+// The registry as a process: `node packages/registry/dist/server/registry-main.js --port 8500`
+// after `npm run build` (flags in registry-main-options.ts). Run from source (`src/…/registry-main.ts`),
+// Node strips the types but does not map this package's `.js` import specifiers to its `.ts` files;
+// the hook below does, and does nothing when running the built `.js`. Workspace dependencies load from their built `dist/` (`tsc -b`).
 import { registerHooks } from "node:module";
 
 if (import.meta.url.endsWith(".ts")) {

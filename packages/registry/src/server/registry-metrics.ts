@@ -4,7 +4,7 @@ import type { RegistryCounters } from "./registry-counters.js";
 /** What {@link registryMetrics} reads at scrape time. */
 export interface RegistryMetricsSource {
   readonly counters: RegistryCounters;
-  /** Instance counts by service and status. */
+  /** Instance counts by registered service and status. */
   instanceCounts(): Iterable<readonly [service: string, status: string, count: number]>;
   /** Whether lease expiry is suspended. */
   selfPreservation(): boolean;
@@ -32,7 +32,7 @@ interface Family {
  *
  * | metric | type | labels |
  * | --- | --- | --- |
- * | `flotilla_registry_instances` | gauge | `service`, `status` |
+ * | `flotilla_registry_instances` | gauge | `registered_service`, `status` |
  * | `flotilla_registry_heartbeats_total` | counter | |
  * | `flotilla_registry_registrations_total` | counter | |
  * | `flotilla_registry_lease_expirations_total` | counter | |
@@ -40,18 +40,20 @@ interface Family {
  * | `flotilla_registry_watchers` | gauge | `kind`: blocking, stream |
  * | `flotilla_registry_check_runs_total` | counter | `type`: http, tcp; `result`: passing, warning, critical |
  *
- * Every value is read from `source` when Prometheus scrapes; nothing runs between scrapes.
+ * Every value is read from `source` when Prometheus scrapes; nothing runs between scrapes. The
+ * instances' service is `registered_service`, not `service`: `service` is the registry's own
+ * default label (`flotilla-registry`), which a per-sample label of that name would replace.
  */
 export function registryMetrics(registry: Registry, source: RegistryMetricsSource): () => void {
   const c = source.counters;
   const families: Family[] = [
     {
       name: "flotilla_registry_instances",
-      help: "Registered instances by service and status.",
+      help: "Registered instances by registered service and status.",
       type: "gauge",
       samples: () =>
         [...source.instanceCounts()].map(([service, status, value]) => ({
-          labels: { service, status },
+          labels: { registered_service: service, status },
           value,
         })),
     },
@@ -59,7 +61,7 @@ export function registryMetrics(registry: Registry, source: RegistryMetricsSourc
     counter("flotilla_registry_registrations_total", "Registrations accepted.", () => c.registrations),
     counter(
       "flotilla_registry_lease_expirations_total",
-      "Instances whose lease lapsed and were marked critical.",
+      "Instances whose lease lapsed and that this server marked critical (or removed).",
       () => c.leaseExpirations,
     ),
     {

@@ -30,6 +30,7 @@ import { RegistryView } from "./registry-view.js";
 import { matchRoute } from "./route-table.js";
 import { ServicesApi } from "./services-api.js";
 import { SseHub } from "./sse-hub.js";
+import { StoreHealth } from "./store-health.js";
 
 const kRoute = Symbol("flotilla.registry.route");
 type RoutedResponse = ServerResponse & { [kRoute]?: string };
@@ -38,9 +39,13 @@ const renewSuffix = "/renew";
 const renewTemplate = "/v1/leases/{lease}/renew";
 /** How long `close()` lets requests in progress finish before cutting their connections. */
 const closeGraceMs = 5_000;
+/** `/health` counts the store as unreachable when it takes longer than this to answer. */
+const storeCheckTimeoutMs = 1_000;
+/** `/health` reuses the store's last answer this long. */
+const storeCheckCacheMs = 1_000;
 
 /**
- * The registry server: the HTTP JSON API of API.md (registration, heartbeats, discovery with
+ * The registry server: the HTTP JSON API of README.md, "HTTP API" (registration, heartbeats, discovery with
  * blocking queries and SSE streams, KV), its OpenAPI document, `/health` and `/metrics`, over a
  * {@link Store}. Reads are answered from an in-memory view kept current by a store watch; lapsed
  * leases are expired under self-preservation; http and tcp checks run here.
@@ -69,6 +74,7 @@ export class RegistryServer {
   readonly #instances: InstancesApi;
   readonly #services: ServicesApi;
   readonly #kv: KvApi;
+  readonly #storeHealth: StoreHealth;
   readonly #http: Server;
   readonly #unregisterMetrics: () => void;
   #openApi: string | undefined;
@@ -158,6 +164,12 @@ export class RegistryServer {
     this.#instances = new InstancesApi(ctx, limiter);
     this.#services = new ServicesApi(ctx);
     this.#kv = new KvApi(ctx);
+    this.#storeHealth = new StoreHealth({
+      store,
+      clock,
+      timeoutMs: storeCheckTimeoutMs,
+      cacheMs: storeCheckCacheMs,
+    });
     this.#unregisterMetrics = registryMetrics(this.metrics.registry, {
       counters: this.#counters,
       instanceCounts: () => this.#instanceCounts(),
@@ -326,11 +338,15 @@ export class RegistryServer {
     }
   }
 
-  #sendHealth(res: ServerResponse): void {
-    const ready = this.#started && this.#closing === undefined;
+  async #sendHealth(res: ServerResponse): Promise<void> {
+    const store = this.options.store.kind;
+    const fail = (reason: string): void =>
+      sendJson(res, 503, { status: "fail", selfPreservation: this.selfPreservationActive, store, reason });
+    if (!this.#started || this.#closing !== undefined) return fail("the registry server is not serving");
+    const checked = await this.#storeHealth.check();
+    if (!checked.ok) return fail(checked.reason);
     const sp = this.selfPreservationActive;
-    const status = !ready ? "fail" : sp ? "warn" : "pass";
-    sendJson(res, ready ? 200 : 503, { status, selfPreservation: sp, store: this.options.store.kind });
+    sendJson(res, 200, { status: sp ? "warn" : "pass", selfPreservation: sp, store });
   }
 
   #fail(res: ServerResponse, error: unknown): void {

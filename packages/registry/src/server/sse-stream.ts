@@ -29,8 +29,37 @@ export interface SseStreamOptions {
   readonly schedule: (stream: SseStream) => void;
 }
 
+/**
+ * Bytes sent to SSE clients, encoded once however many streams send them: the text itself, and
+ * the same text framed as one HTTP/1.1 chunk (`<size in hex>\r\n<text>\r\n`, RFC 9112 §7.1).
+ */
+export class SseChunk {
+  /** The event (or comment) as `text/event-stream` bytes. */
+  readonly payload: Buffer;
+  #framed: Buffer | undefined;
+
+  constructor(text: string) {
+    this.payload = Buffer.from(text, "utf8");
+  }
+
+  /** The payload as one chunk of a chunked body, built on first use. */
+  get framed(): Buffer {
+    if (this.#framed === undefined) {
+      const head = `${this.payload.length.toString(16)}\r\n`;
+      const framed = Buffer.allocUnsafe(head.length + this.payload.length + 2);
+      framed.write(head, 0, "latin1");
+      this.payload.copy(framed, head.length);
+      framed.write("\r\n", head.length + this.payload.length, "latin1");
+      this.#framed = framed;
+    }
+    return this.#framed;
+  }
+}
+
 /** Encoded `update` events of one flush, by their `members` text: built once, written to every stream that shows the same result. */
-export type EncodedEvents = Map<string, { readonly index: number; readonly bytes: Buffer }>;
+export type EncodedEvents = Map<string, { readonly index: number; readonly chunk: SseChunk }>;
+
+const pingChunk = new SseChunk(": ping\n\n");
 
 /**
  * One Server-Sent Events client (https://html.spec.whatwg.org/multipage/server-sent-events.html):
@@ -89,15 +118,15 @@ export class SseStream implements ChangeListener {
     this.#lastMembers = result.members;
     let event = encoded.get(result.members);
     if (event === undefined || event.index !== result.index) {
-      event = { index: result.index, bytes: Buffer.from(eventText("update", result)) };
+      event = { index: result.index, chunk: new SseChunk(eventText("update", result)) };
       encoded.set(result.members, event);
     }
-    this.#write(event.bytes);
+    this.#write(event.chunk);
   }
 
   /** Writes a `: ping` comment, which keeps proxies from timing the stream out. */
   ping(): void {
-    if (!this.#closed) this.#write(": ping\n\n");
+    if (!this.#closed) this.#write(pingChunk);
   }
 
   /** Ends the stream (server closing, client gone or too slow). */
@@ -111,16 +140,23 @@ export class SseStream implements ChangeListener {
 
   #send(event: "snapshot" | "update", result: StreamResult): void {
     this.#lastMembers = result.members;
-    this.#write(eventText(event, result));
+    this.#res.write(eventText(event, result));
   }
 
-  #write(text: string | Buffer): void {
+  #write(chunk: SseChunk): void {
     const res = this.#res;
     if (res.destroyed || res.writableEnded) {
       this.close();
       return;
     }
-    res.write(text);
+    const socket = res.socket;
+    // After start() (which sent the headers with the first event), a chunked response with
+    // nothing queued of its own writes each chunk straight to its socket (Node frames it as size,
+    // data and CRLF: several buffers and a deferred uncork). The same chunk, framed once for every
+    // stream, is one buffer and one write; the response still writes the last chunk when it ends.
+    if (res.chunkedEncoding && socket !== null && res.writableLength === socket.writableLength) {
+      socket.write(chunk.framed);
+    } else res.write(chunk.payload);
     if (res.writableLength > this.#options.maxBufferedBytes) {
       this.close();
       res.destroy();
