@@ -67,7 +67,9 @@ export const defaultClientsFactory: ClientsFactory = ({
     if (settings?.required === true && cache !== undefined) {
       const filters = settings.versions === undefined ? {} : { version: settings.versions };
       checks[name] = async () => {
-        const instances = await cache.ready(registryName, filters);
+        // ready() settles once, with the first answer; the current set is what readiness reports.
+        await cache.ready(registryName, filters);
+        const instances = cache.instances(registryName, filters);
         if (instances.length === 0) throw new Error(`no available instance of ${registryName}`);
         return { details: { instances: instances.length } };
       };
