@@ -17,7 +17,8 @@ export interface RequestScope {
 
 const key = Symbol.for("flotilla.service.requestScope");
 const globals = globalThis as unknown as Record<symbol, AsyncLocalStorage<RequestScope> | undefined>;
-const storage: AsyncLocalStorage<RequestScope> = (globals[key] ??= new AsyncLocalStorage<RequestScope>());
+const storage: AsyncLocalStorage<RequestScope> = globals[key] ?? new AsyncLocalStorage<RequestScope>();
+globals[key] = storage;
 
 /** The scope of the request being handled, if any. */
 export function currentRequestScope(): RequestScope | undefined {
