@@ -23,6 +23,7 @@ import { startEtcd } from "@flotilla/registry/testing";
 import { Etcd3 } from "etcd3";
 import { machineLine } from "../lib/machine.ts";
 import { markdownTable } from "../lib/markdown-table.ts";
+import { publishResults } from "../lib/report.ts";
 import { round } from "../lib/stats.ts";
 import { runWorker } from "../lib/worker-runner.ts";
 import { ensureWrk, runWrk } from "../lib/wrk.ts";
@@ -344,7 +345,4 @@ const report = [
   ),
   "",
 ].join("\n");
-console.log(report);
-if (!quick)
-  writeFileSync(join(here, "RESULTS.md"), `${report}\n\`\`\`json\n${JSON.stringify(result)}\n\`\`\`\n`);
-console.log(JSON.stringify(result));
+publishResults(here, report, result, { quick });

@@ -10,7 +10,7 @@
 // warm-up; contenders interleaved (A B C A B C …); median (min, max) over the samples.
 // `--profile` writes a V8 CPU profile of each caller's timed window to a temporary directory.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,7 @@ import { embeddedStore, registryServer } from "@flotilla/registry";
 import { runWorkerAsync, spawnAnnounced } from "../lib/child-process.ts";
 import { machineLine } from "../lib/machine.ts";
 import { markdownTable } from "../lib/markdown-table.ts";
+import { publishResults } from "../lib/report.ts";
 import { round, summarise } from "../lib/stats.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -191,8 +192,5 @@ const report = [
   `Collector after the run: ${JSON.stringify(spansReceived)}.`,
   "",
 ].join("\n");
-console.log(report);
-if (profileDir !== undefined) console.log(`CPU profiles of the callers: ${profileDir}\n`);
-if (!quick)
-  writeFileSync(join(here, "RESULTS.md"), `${report}\n\`\`\`json\n${JSON.stringify(result)}\n\`\`\`\n`);
-console.log(JSON.stringify(result));
+if (profileDir !== undefined) process.stderr.write(`CPU profiles of the callers: ${profileDir}\n`);
+publishResults(here, report, result, { quick });
