@@ -193,6 +193,42 @@ describe("startService with a registry", () => {
     g.open();
   });
 
+  it("is ready only while a required dependency has an instance, following the registry both ways", async () => {
+    const r = await registry();
+    const orders = defineService({
+      contract: defineContract({ name: "orders-ready", version: "1.0.0", routes: {} }),
+      dependencies: { inventory },
+      handlers: {},
+    });
+    const caller = await start(orders, {
+      registry: { url: r.url, checkInterval: "100ms", ttl: "3s" },
+      dependencies: { inventory: { required: true } },
+    });
+    const dispatcher = agent();
+    const readiness = async () =>
+      (await request(`${caller.url}/health/ready`, { dispatcher }).then(async (res) => {
+        await res.body.dump();
+        return res.statusCode;
+      })) as number;
+    expect(await readiness()).toBe(503);
+    const g = gate();
+    g.open();
+    const callee = await start(slowInventory(g, { value: false }), {
+      registry: { url: r.url, checkInterval: "100ms", ttl: "3s" },
+    });
+    await until(
+      async () => (await readiness()) === 200,
+      10_000,
+      "orders to become ready once inventory is up",
+    );
+    await callee.stop();
+    await until(
+      async () => (await readiness()) === 503,
+      10_000,
+      "orders to become unready once inventory is gone",
+    );
+  });
+
   it("starts without a registry when none is configured", async () => {
     const g = gate();
     g.open();
