@@ -462,6 +462,37 @@ describe("retention", () => {
     expect(store.services()).toEqual(["svc-0", "svc-1", "x"]);
   });
 
+  it("keeps evicting in order of last update through many updates, evictions and a clear", () => {
+    const store = spanStore({ maxSpans: 50, maxSpansPerTrace: 10 });
+    // The model: trace id → span count, in order of last update (a Map re-inserted on update).
+    const model = new Map<number, number>();
+    for (let round = 0; round < 3000; round++) {
+      if (round === 1500) {
+        store.clear();
+        model.clear();
+      }
+      // Mostly new traces; now and then one more span for a recent trace, which moves it to the back.
+      const n = round % 5 === 0 && round > 20 ? round - 1 - (round % 13) : round + 1;
+      const spans = model.get(n) ?? 0;
+      if (spans >= 10) continue;
+      store.add([
+        makeSpan({ traceId: traceIdOf(n), service: "s", name: `op${round}`, startAt: n, endAt: n + 1 }),
+      ]);
+      model.delete(n);
+      model.set(n, spans + 1);
+      let total = [...model.values()].reduce((a, b) => a + b, 0);
+      for (const [id, count] of model) {
+        if (total <= 50) break;
+        model.delete(id);
+        total -= count;
+      }
+      if (round % 97 === 0 || round === 2999) {
+        const kept = store.listTraces({ limit: 100 }).map((t) => Number.parseInt(t.traceId, 16));
+        expect(kept.sort((a, b) => a - b)).toEqual([...model.keys()].sort((a, b) => a - b));
+      }
+    }
+  });
+
   it("refuses spans past maxSpansPerTrace and ignores duplicates", () => {
     const store = spanStore({ maxSpans: 100, maxSpansPerTrace: 3 });
     const spans = trace(1, 5);

@@ -125,6 +125,37 @@ describe("createLogger", () => {
       expect(lines[0]).not.toHaveProperty("trace_id");
       expect(lines[1]).toMatchObject({ trace_id: valid.traceId, span_id: "mine", trace_flags: "00" });
     });
+
+    it("writes each trace field once, also when the call names one of them", () => {
+      const text: string[] = [];
+      const log = createLogger({
+        service: "orders",
+        instanceId: "orders-1",
+        destination: { write: (line: string) => void text.push(line) },
+        env: {},
+      });
+      const valid = {
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        spanId: "b7ad6b7169203331",
+        traceFlags: 1,
+      };
+      context.with(trace.setSpan(context.active(), trace.wrapSpanContext(valid)), () => {
+        log.info({ orderId: 7 }, "plain");
+        log.info({ span_id: "mine" }, "own span id");
+      });
+      const count = (line: string, key: string) => line.split(`"${key}":`).length - 1;
+      for (const line of text) {
+        for (const key of ["trace_id", "span_id", "trace_flags", "msg"]) expect(count(line, key)).toBe(1);
+      }
+      expect(
+        text[0]!.endsWith(`"trace_id":"${valid.traceId}","span_id":"${valid.spanId}","trace_flags":"01"}\n`),
+      ).toBe(true);
+      expect(JSON.parse(text[1]!)).toMatchObject({
+        trace_id: valid.traceId,
+        span_id: "mine",
+        trace_flags: "01",
+      });
+    });
   });
 
   it("censors authorization and cookie headers in the usual shapes, and configured paths", () => {

@@ -1,7 +1,16 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect } from "node:net";
-import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  trace,
+} from "@opentelemetry/api";
+import { SamplingDecision, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace";
 import { afterEach, describe, expect, it } from "vitest";
 import { setHttpRoute } from "../src/tracing/http-route.js";
 import { initTelemetry, type Telemetry } from "../src/tracing/telemetry.js";
@@ -116,6 +125,51 @@ describe("traceHttpServer", () => {
     for (const s of continued) expect(s.parentSpanContext?.spanId).toBe(spanId);
     const fresh = spans.find((s) => s.spanContext().traceId !== traceId)!;
     expect(fresh.parentSpanContext).toBeUndefined();
+  });
+
+  it("reads propagation headers whatever the case of their names", async () => {
+    const t = start();
+    const server = await serveWrapped((_req, res) => sendJson(res, {}));
+    await rawGet(server.port, "/", { TraceParent: `00-${traceId}-${spanId}-01` });
+    await rawGet(server.port, "/", { "X-B3-TraceId": traceId, "X-B3-SpanId": spanId, "X-B3-Sampled": "1" });
+    const spans = await serverSpans(t, 2);
+    for (const s of spans) {
+      expect(s.spanContext().traceId).toBe(traceId);
+      expect(s.parentSpanContext?.spanId).toBe(spanId);
+    }
+  });
+
+  it("decides on a new trace as the SDK's ratio sampler does on its id, and records the id it decided on", async () => {
+    const t = start({ sampleRatio: 0.5 });
+    const seen: { traceId: string; spanId: string; sampled: boolean; traceparent: string }[] = [];
+    const server = await serveWrapped((_req, res) => {
+      const ids = trace.getSpanContext(context.active())!;
+      const carrier: Record<string, string> = {};
+      propagation.inject(context.active(), carrier);
+      seen.push({
+        traceId: ids.traceId,
+        spanId: ids.spanId,
+        sampled: (ids.traceFlags & TraceFlags.SAMPLED) !== 0,
+        traceparent: carrier.traceparent!,
+      });
+      sendJson(res, {});
+    });
+    for (let i = 0; i < 40; i++) await rawGet(server.port, "/", {});
+    const ratio = new TraceIdRatioBasedSampler(0.5);
+    const expected = seen.filter(
+      (r) => ratio.shouldSample(ROOT_CONTEXT, r.traceId).decision === SamplingDecision.RECORD_AND_SAMPLED,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.length).toBeLessThan(seen.length);
+    for (const r of seen) {
+      expect(r.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(r.spanId).toMatch(/^[0-9a-f]{16}$/);
+      expect(r.sampled).toBe(expected.includes(r));
+      expect(r.traceparent).toBe(`00-${r.traceId}-${r.spanId}-${r.sampled ? "01" : "00"}`);
+    }
+    const spans = await serverSpans(t, expected.length);
+    expect(spans.map((s) => s.spanContext().spanId).sort()).toEqual(expected.map((r) => r.spanId).sort());
+    expect(new Set(seen.map((r) => r.traceId)).size).toBe(seen.length);
   });
 
   it("marks 5xx responses as errors and 4xx not", async () => {

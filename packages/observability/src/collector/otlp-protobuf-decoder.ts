@@ -121,10 +121,11 @@ function decodeScope(reader: ProtobufReader): OtlpInstrumentationScope {
   return { name, version };
 }
 
-// Most spans have no events and no links: they share these frozen empty arrays, which saves two
-// objects per stored span.
+// Most spans have no events, no links and an unset status: they share these frozen values, which
+// saves three objects per stored span.
 const noEvents: readonly OtlpSpanEvent[] = Object.freeze([]);
 const noLinks: readonly OtlpSpanLink[] = Object.freeze([]);
+const unsetStatus: OtlpStatus = Object.freeze({ code: 0, message: "" });
 
 function decodeSpan(reader: ProtobufReader): OtlpSpan {
   let traceId = "";
@@ -143,7 +144,7 @@ function decodeSpan(reader: ProtobufReader): OtlpSpan {
   let droppedEventsCount = 0;
   let links: OtlpSpanLink[] | undefined;
   let droppedLinksCount = 0;
-  let status: OtlpStatus = { code: 0, message: "" };
+  let status: OtlpStatus = unsetStatus;
   while (!reader.done) {
     const tag = reader.tag();
     switch (tag >>> 3) {
@@ -315,19 +316,19 @@ function decodeStatus(reader: ProtobufReader): OtlpStatus {
         reader.skip(tag & 7);
     }
   }
-  return { code, message };
+  return code === 0 && message === "" ? unsetStatus : { code, message };
 }
 
-/** Reads one length-delimited `KeyValue` from `outer` into `target`; the last of a repeated key wins. */
+/** Reads one length-delimited `KeyValue` from `reader` into `target`; the last of a repeated key wins. */
 function decodeKeyValueInto(
-  outer: ProtobufReader,
+  reader: ProtobufReader,
   target: Record<string, AttributeValue>,
   field: string,
   index: number,
   depth: number,
 ): void {
   try {
-    const reader = outer.message();
+    const outer = reader.enter();
     let key = "";
     let value: AttributeValue = null;
     while (!reader.done) {
@@ -340,7 +341,9 @@ function decodeKeyValueInto(
         case 2:
           expectWireType(reader, tag, WireType.LengthDelimited, "value");
           try {
-            value = decodeAnyValue(reader.message(), depth);
+            const limit = reader.enter();
+            value = decodeAnyValue(reader, depth);
+            reader.leave(limit);
           } catch (error) {
             throw within(error, "value");
           }
@@ -349,6 +352,7 @@ function decodeKeyValueInto(
           reader.skip(tag & 7);
       }
     }
+    reader.leave(outer);
     target[key] = value;
   } catch (error) {
     // The path segment is built only on failure: a template string per attribute is measurable.
@@ -381,7 +385,9 @@ function decodeAnyValue(reader: ProtobufReader, depth: number): AttributeValue {
         expectWireType(reader, tag, WireType.LengthDelimited, "array_value");
         checkDepth(depth, "array_value");
         try {
-          value = decodeArrayValue(reader.message(), depth + 1);
+          const limit = reader.enter();
+          value = decodeArrayValue(reader, depth + 1);
+          reader.leave(limit);
         } catch (error) {
           throw within(error, "array_value");
         }
@@ -390,7 +396,9 @@ function decodeAnyValue(reader: ProtobufReader, depth: number): AttributeValue {
         expectWireType(reader, tag, WireType.LengthDelimited, "kvlist_value");
         checkDepth(depth, "kvlist_value");
         try {
-          value = decodeKeyValueList(reader.message(), depth + 1);
+          const limit = reader.enter();
+          value = decodeKeyValueList(reader, depth + 1);
+          reader.leave(limit);
         } catch (error) {
           throw within(error, "kvlist_value");
         }
@@ -413,7 +421,9 @@ function decodeArrayValue(reader: ProtobufReader, depth: number): AttributeValue
     if (tag >>> 3 === 1) {
       expectWireType(reader, tag, WireType.LengthDelimited, "values");
       try {
-        values.push(decodeAnyValue(reader.message(), depth));
+        const limit = reader.enter();
+        values.push(decodeAnyValue(reader, depth));
+        reader.leave(limit);
       } catch (error) {
         throw within(error, `values[${values.length}]`);
       }
@@ -458,7 +468,10 @@ function nested<T>(
 ): T {
   expectWireType(reader, tag, WireType.LengthDelimited, field);
   try {
-    return decode(reader.message());
+    const limit = reader.enter();
+    const value = decode(reader);
+    reader.leave(limit);
+    return value;
   } catch (error) {
     throw within(error, index === undefined ? field : `${field}[${index}]`);
   }

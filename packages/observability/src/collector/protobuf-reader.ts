@@ -18,35 +18,34 @@ export function wireTypeName(wireType: number): string {
 }
 
 // Short ASCII strings repeat from span to span (attribute keys and most values, span and scope
-// names): they are found by content in a bounded table, which saves decoding them again and lets
-// every stored span share one copy.
+// names): a direct-mapped table remembers the last string seen in each slot, so a repeat costs one
+// comparison of its bytes instead of a decode and a new string, and every stored span shares one
+// copy. The slot comes from the length and three sampled bytes, not from hashing every byte: the
+// comparison reads every byte anyway.
 const internMaxBytes = 64;
-const internMaxEntries = 4096;
-const interned = new Map<number, string>();
+const internSlots = 4096;
+const interned: (string | undefined)[] = new Array<string | undefined>(internSlots).fill(undefined);
 
-/** The UTF-8 string in `buf[at, end)`, interned when it is ASCII. */
+/** The UTF-8 string in `buf[at, end)`, shared with earlier reads when it is ASCII. */
 function shortString(buf: Buffer, at: number, end: number): string {
-  // FNV-1a over the bytes (http://www.isthe.com/chongo/tech/comp/fnv/).
-  let hash = 0x811c9dc5;
-  for (let i = at; i < end; i++) {
-    const byte = buf[i]!;
-    if (byte >= 0x80) return buf.toString("utf8", at, end);
-    hash = Math.imul(hash ^ byte, 0x01000193);
+  const length = end - at;
+  if (length === 0) return "";
+  const slot =
+    (Math.imul(
+      length ^ (buf[at]! << 8) ^ (buf[at + (length >>> 1)]! << 16) ^ (buf[end - 1]! << 4),
+      0x9e3779b1,
+    ) >>>
+      20) &
+    (internSlots - 1);
+  const cached = interned[slot];
+  if (cached !== undefined && cached.length === length) {
+    let i = 0;
+    while (i < length && cached.charCodeAt(i) === buf[at + i]) i++;
+    if (i === length) return cached;
   }
-  const cached = interned.get(hash);
-  if (cached !== undefined && cached.length === end - at) {
-    let same = true;
-    for (let i = 0; i < cached.length; i++) {
-      if (cached.charCodeAt(i) !== buf[at + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return cached;
-  }
+  for (let i = at; i < end; i++) if (buf[i]! >= 0x80) return buf.toString("utf8", at, end);
   const decoded = buf.toString("latin1", at, end);
-  if (interned.size >= internMaxEntries) interned.clear();
-  interned.set(hash, decoded);
+  interned[slot] = decoded;
   return decoded;
 }
 
@@ -66,7 +65,7 @@ export function protobufReader(bytes: Uint8Array): ProtobufReader {
 export class ProtobufReader {
   readonly #buf: Buffer;
   #pos: number;
-  readonly #end: number;
+  #end: number;
   #hi = 0;
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
@@ -174,6 +173,24 @@ export class ProtobufReader {
     }
     const at = this.#take(length);
     return this.#buf.toString("hex", at, at + length);
+  }
+
+  /**
+   * Reads a length-delimited embedded message in place: confines this reader to the message's
+   * bytes and returns the end to give back to {@link leave} once the message is read. Cheaper than
+   * {@link message}, which makes a reader object per message.
+   */
+  enter(): number {
+    const length = this.#length();
+    const outerEnd = this.#end;
+    this.#end = this.#pos + length;
+    return outerEnd;
+  }
+
+  /** Returns to the enclosing message after {@link enter}, past the embedded one. */
+  leave(outerEnd: number): void {
+    this.#pos = this.#end;
+    this.#end = outerEnd;
   }
 
   /** A length-delimited embedded message, as a reader confined to its bytes. */

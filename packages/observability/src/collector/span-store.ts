@@ -39,13 +39,16 @@ export interface SpanStoreStats {
 interface TraceRecord {
   readonly traceId: string;
   readonly spans: Map<string, CollectedSpan>;
-  /** Span count per service. */
-  readonly services: Map<string, number>;
+  /** The services with spans in the trace, each once: a handful at most, cheaper as a list than a Map. */
+  services: string[];
   startNs: bigint;
   endNs: bigint;
   errorCount: number;
   /** Clock reading when the trace last received a span. */
   receivedAt: number;
+  /** The trace updated just before this one, next in line for eviction. */
+  older: TraceRecord | undefined;
+  newer: TraceRecord | undefined;
 }
 
 /** Creates a {@link SpanStore}; throws a `ConfigError` (`FLT_CONFIG_INVALID`) for bad options. */
@@ -62,8 +65,15 @@ export function spanStore(options: SpanStoreOptions = {}): SpanStore {
  */
 export class SpanStore {
   readonly #options: ResolvedSpanStoreOptions;
-  /** Insertion order is the order of last update: the first entry is the next to evict. */
   readonly #traces = new Map<string, TraceRecord>();
+  /**
+   * The records in order of last update, linked through `older`/`newer`: the oldest is the next to
+   * evict. A list rather than the Map's insertion order, because finding a Map's first live entry
+   * walks every deleted slot before it, which made each eviction cost time in proportion to the
+   * evictions since the table was last rebuilt.
+   */
+  #oldest: TraceRecord | undefined;
+  #newest: TraceRecord | undefined;
   readonly #byService = new Map<string, Set<string>>();
   #spanCount = 0;
   #evictedTraces = 0;
@@ -109,18 +119,20 @@ export class SpanStore {
         record = {
           traceId: span.traceId,
           spans: new Map(),
-          services: new Map(),
+          services: [],
           startNs: span.startTimeUnixNano,
           endNs: span.endTimeUnixNano,
           errorCount: 0,
           receivedAt: now,
+          older: undefined,
+          newer: undefined,
         };
         this.#traces.set(span.traceId, record);
+        this.#append(record);
         touched.add(span.traceId);
       } else if (!touched.has(span.traceId)) {
-        // Move to the back: the trace is now the most recently updated.
-        this.#traces.delete(span.traceId);
-        this.#traces.set(span.traceId, record);
+        this.#unlink(record);
+        this.#append(record);
         record.receivedAt = now;
         touched.add(span.traceId);
       }
@@ -237,6 +249,8 @@ export class SpanStore {
   /** Drops every trace (counters are kept). */
   clear(): void {
     this.#traces.clear();
+    this.#oldest = undefined;
+    this.#newest = undefined;
     this.#byService.clear();
     this.#spanCount = 0;
   }
@@ -247,9 +261,10 @@ export class SpanStore {
     if (span.startTimeUnixNano < record.startNs) record.startNs = span.startTimeUnixNano;
     if (span.endTimeUnixNano > record.endNs) record.endNs = span.endTimeUnixNano;
     if (isErrorSpan(span)) record.errorCount++;
-    const count = record.services.get(span.service) ?? 0;
-    record.services.set(span.service, count + 1);
-    if (count === 0) {
+    if (!record.services.includes(span.service)) {
+      // A list made by its first push would reserve room for 17 services.
+      if (record.services.length === 0) record.services = [span.service];
+      else record.services.push(span.service);
       let ids = this.#byService.get(span.service);
       if (ids === undefined) {
         ids = new Set();
@@ -259,25 +274,40 @@ export class SpanStore {
     }
   }
 
+  /** Links `record` in as the most recently updated trace. */
+  #append(record: TraceRecord): void {
+    record.older = this.#newest;
+    record.newer = undefined;
+    if (this.#newest === undefined) this.#oldest = record;
+    else this.#newest.newer = record;
+    this.#newest = record;
+  }
+
+  #unlink(record: TraceRecord): void {
+    if (record.older === undefined) this.#oldest = record.newer;
+    else record.older.newer = record.newer;
+    if (record.newer === undefined) this.#newest = record.older;
+    else record.newer.older = record.older;
+    record.older = undefined;
+    record.newer = undefined;
+  }
+
   #evictOldest(): void {
-    const oldest = this.#traces.values().next();
-    if (!oldest.done) this.#evict(oldest.value);
+    if (this.#oldest !== undefined) this.#evict(this.#oldest);
   }
 
   #evictExpired(now: number): void {
     const cutoff = now - this.#options.maxAgeMs;
-    for (const record of this.#traces.values()) {
-      if (record.receivedAt > cutoff) break;
-      this.#evict(record);
-    }
+    while (this.#oldest !== undefined && this.#oldest.receivedAt <= cutoff) this.#evict(this.#oldest);
   }
 
   #evict(record: TraceRecord): void {
     this.#traces.delete(record.traceId);
+    this.#unlink(record);
     this.#spanCount -= record.spans.size;
     this.#evictedTraces++;
     this.#evictedSpans += record.spans.size;
-    for (const service of record.services.keys()) {
+    for (const service of record.services) {
       const ids = this.#byService.get(service);
       ids?.delete(record.traceId);
       if (ids?.size === 0) this.#byService.delete(service);

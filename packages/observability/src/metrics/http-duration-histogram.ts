@@ -1,4 +1,5 @@
 import { Histogram, type Registry } from "prom-client";
+import { HistogramSeries } from "./histogram-series.js";
 import { httpMethodLabel } from "./http-method.js";
 import { MetricsErrorCode } from "./metrics-error.js";
 
@@ -47,8 +48,9 @@ const noStatus = 0;
  * new one is recorded in a single series whose labels are all `_overflow` (the Prometheus shape of
  * OpenTelemetry's `otel.metric.overflow` series). At most `limit + 1` series exist.
  *
- * The pre-bound prom-client children are cached in nested maps keyed by method, target and status
- * code, so a repeated label set costs three map lookups and no allocation of ours.
+ * The series are cached in nested maps keyed by method, target and status code, so a repeated
+ * label set costs three map lookups and no allocation; recording into one adds to prom-client's
+ * own record of the series (see {@link HistogramSeries}).
  */
 export class HttpDurationHistogram {
   /** The underlying prom-client histogram. */
@@ -58,6 +60,7 @@ export class HttpDurationHistogram {
   /** Distinct label sets kept before overflow. */
   readonly limit: number;
   readonly #missingTarget: string;
+  readonly #labelNames: readonly [string, string, string];
   readonly #children = new Map<string, Map<string, Map<number, BoundObserver>>>();
   #size = 0;
   #overflow: BoundObserver | undefined;
@@ -66,10 +69,11 @@ export class HttpDurationHistogram {
     this.name = options.name;
     this.limit = options.limit;
     this.#missingTarget = options.missingTarget;
+    this.#labelNames = ["http_request_method", options.targetLabel, "http_response_status_code"];
     this.histogram = new Histogram({
       name: options.name,
       help: options.help,
-      labelNames: ["http_request_method", options.targetLabel, "http_response_status_code"],
+      labelNames: [...this.#labelNames],
       buckets: [...(options.buckets ?? httpDurationBuckets)],
       registers: [registry],
     });
@@ -104,11 +108,7 @@ export class HttpDurationHistogram {
     const cached = byStatus?.get(statusKey);
     if (cached !== undefined) return cached;
     if (this.#size >= this.limit) return this.#overflowChild();
-    const child = this.histogram.labels(
-      methodLabel,
-      targetLabel,
-      statusKey === noStatus ? "" : String(statusKey),
-    ) as BoundObserver;
+    const child = this.#series(methodLabel, targetLabel, statusKey === noStatus ? "" : String(statusKey));
     if (byTarget === undefined) {
       byTarget = new Map();
       this.#children.set(methodLabel, byTarget);
@@ -122,9 +122,18 @@ export class HttpDurationHistogram {
     return child;
   }
 
+  #series(method: string, target: string, status: string): BoundObserver {
+    const [methodName, targetName, statusName] = this.#labelNames;
+    return new HistogramSeries(this.histogram, {
+      [methodName]: method,
+      [targetName]: target,
+      [statusName]: status,
+    });
+  }
+
   #overflowChild(): BoundObserver {
     if (this.#overflow === undefined) {
-      this.#overflow = this.histogram.labels(overflowLabel, overflowLabel, overflowLabel) as BoundObserver;
+      this.#overflow = this.#series(overflowLabel, overflowLabel, overflowLabel);
       process.emitWarning(
         `metric ${this.name} reached its limit of ${this.limit} label sets; new ones are recorded with every label "${overflowLabel}"`,
         { code: MetricsErrorCode.CardinalityLimit },

@@ -4,9 +4,11 @@ import { OTLPTraceExporter as OtlpProtoExporter } from "@opentelemetry/exporter-
 import {
   BatchSpanProcessor,
   InMemorySpanExporter,
+  type ReadableSpan,
   SimpleSpanProcessor,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace";
+import { encodeTraceExportRequest } from "./otlp-span-encoder.js";
 import type { ResolvedTelemetryOptions } from "./telemetry-options.js";
 
 /** The span processors for the configured exporter, and the memory exporter when there is one. */
@@ -15,6 +17,8 @@ export interface SpanExport {
   readonly memory: InMemorySpanExporter | undefined;
   /** Closes the exporter's keep-alive connections; call after the processors have shut down. */
   close(): void;
+  /** True when the protobuf exporter encodes with {@link encodeTraceExportRequest}. */
+  readonly fastEncoding: boolean;
 }
 
 const nothingToClose = (): void => {};
@@ -28,10 +32,15 @@ const nothingToClose = (): void => {};
 export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport {
   switch (options.exporter) {
     case "none":
-      return { processors: [], memory: undefined, close: nothingToClose };
+      return { processors: [], memory: undefined, close: nothingToClose, fastEncoding: false };
     case "memory": {
       const memory = new InMemorySpanExporter();
-      return { processors: [new SimpleSpanProcessor({ exporter: memory })], memory, close: nothingToClose };
+      return {
+        processors: [new SimpleSpanProcessor({ exporter: memory })],
+        memory,
+        close: nothingToClose,
+        fastEncoding: false,
+      };
     }
     case "otlp": {
       // The exporter's own transport never closes its keep-alive agent; owning the agent lets
@@ -50,6 +59,7 @@ export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport 
       };
       const exporter =
         options.protocol === "http/json" ? new OtlpJsonExporter(config) : new OtlpProtoExporter(config);
+      const fastEncoding = exporter instanceof OtlpProtoExporter && useSpanEncoder(exporter);
       const { maxQueueSize, maxExportBatchSize, scheduledDelayMs, exportTimeoutMs } = options.batch;
       const processor = new BatchSpanProcessor({
         exporter,
@@ -64,7 +74,38 @@ export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport 
         close: () => {
           for (const agent of agents.splice(0)) agent.destroy();
         },
+        fastEncoding,
       };
     }
   }
+}
+
+/** The part of the exporter's serializer that the export delegate calls. */
+interface Serializer {
+  serializeRequest(spans: ReadableSpan[]): Uint8Array | undefined;
+  deserializeResponse(data: Uint8Array): unknown;
+}
+
+/**
+ * Has the SDK's protobuf exporter encode requests with {@link encodeTraceExportRequest}, which
+ * writes the same bytes at a third of the SDK serializer's cost, and keeps everything else of the
+ * exporter: transport, retries, timeouts, headers and compression from the `OTEL_*` variables,
+ * response handling. The serializer sits in a field of the exporter's internals
+ * (`_delegate._serializer`, @opentelemetry/otlp-exporter-base 0.301); when a later SDK moves it,
+ * the exporter keeps its own and this returns `false`.
+ */
+function useSpanEncoder(exporter: OtlpProtoExporter): boolean {
+  const delegate = (exporter as unknown as { _delegate?: { _serializer?: Partial<Serializer> } })._delegate;
+  const sdk = delegate?._serializer;
+  if (
+    delegate === undefined ||
+    typeof sdk?.serializeRequest !== "function" ||
+    typeof sdk.deserializeResponse !== "function"
+  ) {
+    return false;
+  }
+  const deserializeResponse = sdk.deserializeResponse.bind(sdk);
+  const serializer: Serializer = { serializeRequest: encodeTraceExportRequest, deserializeResponse };
+  delegate._serializer = serializer;
+  return true;
 }

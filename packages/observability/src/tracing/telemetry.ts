@@ -17,7 +17,10 @@ import {
   ATTR_SERVICE_VERSION,
 } from "@opentelemetry/semantic-conventions";
 import { NotMemoryExporterError, TelemetryActiveError, TraceExportError } from "../errors.js";
+import { setHeadSampling } from "./head-sampling.js";
 import { enableInstrumentations } from "./instrumentations.js";
+import { PooledIdGenerator } from "./pooled-id-generator.js";
+import { PropagationHeaders } from "./propagation-headers.js";
 import { createSpanExport } from "./span-export.js";
 import {
   parseTelemetryOptions,
@@ -39,10 +42,10 @@ export function activeTelemetry(): Telemetry | undefined {
 
 /**
  * Starts tracing for this process with the OpenTelemetry JS SDK: a tracer provider with the
- * service's resource, parent-based ratio sampling, the `AsyncLocalStorage` context manager, the
- * W3C (+ B3 on extraction) propagator, the configured exporter and the official `node:http`,
- * undici/`fetch` and `pg` instrumentations. These are process-wide registrations, so one
- * `Telemetry` is live at a time.
+ * service's resource, parent-based ratio sampling, random ids cut from a pooled `crypto` source,
+ * the `AsyncLocalStorage` context manager, the W3C (+ B3 on extraction) propagator, the
+ * configured exporter and the official `node:http`, undici/`fetch` and `pg` instrumentations.
+ * These are process-wide registrations, so one `Telemetry` is live at a time.
  *
  * Load order does not matter for what it instruments: `node:http` is patched in place (ESM named
  * imports included), undici and `fetch` report through diagnostics channels, and a `pg` that was
@@ -87,6 +90,8 @@ export class Telemetry {
     const { processors, memory, close } = createSpanExport(resolved);
     this.#memory = memory;
     this.#closeExport = close;
+    const sampler = parentBasedSampler(resolved.sampleRatio);
+    const ids = new PooledIdGenerator();
     this.tracerProvider = new TracerProvider({
       resource: defaultResource().merge(
         resourceFromAttributes({
@@ -96,7 +101,8 @@ export class Telemetry {
           [ATTR_SERVICE_INSTANCE_ID]: resolved.instanceId,
         }),
       ),
-      sampler: parentBasedSampler(resolved.sampleRatio),
+      sampler,
+      idGenerator: ids,
       spanProcessors: processors,
     });
 
@@ -106,7 +112,8 @@ export class Telemetry {
       this.#discard();
       throw new TelemetryActiveError("context", "another context manager is registered");
     }
-    if (!propagation.setGlobalPropagator(tracePropagator({ injectB3: resolved.injectB3 }))) {
+    const propagator = tracePropagator({ injectB3: resolved.injectB3 });
+    if (!propagation.setGlobalPropagator(propagator)) {
       context.disable();
       this.#discard();
       throw new TelemetryActiveError("propagation", "another propagator is registered");
@@ -119,6 +126,12 @@ export class Telemetry {
     }
     this.tracer = this.tracerProvider.getTracer(resolved.serviceName, resolved.serviceVersion);
     this.#disableInstrumentations = enableInstrumentations(resolved, this.tracerProvider);
+    setHeadSampling({
+      provider: this.tracerProvider,
+      sampler,
+      ids,
+      propagationHeaders: PropagationHeaders.of(propagator),
+    });
     active = this;
   }
 
@@ -163,6 +176,7 @@ export class Telemetry {
   }
 
   async #stop(): Promise<void> {
+    setHeadSampling(undefined);
     this.#disableInstrumentations();
     try {
       await this.tracerProvider.shutdown();

@@ -1,16 +1,25 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  type Attributes,
+  type Context,
   context,
+  isSpanContextValid,
+  type Link,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
+  TraceFlags,
   type Tracer,
   type TracerProvider,
   trace,
 } from "@opentelemetry/api";
 import { getRPCMetadata, type RPCMetadata, RPCType, setRPCMetadata } from "@opentelemetry/core";
+import { SamplingDecision } from "@opentelemetry/sdk-trace";
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -28,6 +37,8 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
 } from "@opentelemetry/semantic-conventions";
 import { knownHttpMethods, otherHttpMethod } from "../metrics/http-method.js";
+import { type HeadSampling, headSampling } from "./head-sampling.js";
+import { emptyContext } from "./linked-context.js";
 
 /** A `node:http` request listener, possibly async. */
 export type HttpHandler<
@@ -89,10 +100,12 @@ function currentTracer(): Tracer {
 /**
  * Wraps a `node:http` request listener so that each request gets a server span, as the official
  * `node:http` instrumentation would give it, at a fraction of the cost: the sampling decision
- * comes first (only `http.request.method` is known to the sampler), and only a sampled request
- * pays for its attributes; nothing is patched and no metrics are recorded. Use it with
- * `instrumentations: { http: { incoming: false } }`; where the instrumentation already traces
- * the request, the wrapper steps aside.
+ * comes first (only `http.request.method` is known to the sampler); a request the sampler drops
+ * gets a non-recording span that only carries its ids on to outbound calls and log lines, and
+ * extraction is skipped when the request has none of the propagator's headers; only a sampled
+ * request pays for an SDK span and its attributes. Nothing is patched and no metrics are
+ * recorded. Use it with `instrumentations: { http: { incoming: false } }`; where the
+ * instrumentation already traces the request, the wrapper steps aside.
  *
  * The span follows the stable HTTP semantic conventions: named `GET` or, once the route is
  * known (`options.route`, or `setHttpRoute` from the handler), `GET /users/:id`, never the raw
@@ -121,15 +134,16 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     const method = knownHttpMethods.has(rawMethod) ? rawMethod : otherHttpMethod;
     // https://opentelemetry.io/docs/specs/semconv/http/http-spans/#name: "HTTP" for unknown methods.
     const name = method === "_OTHER" ? "HTTP" : method;
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = currentTracer().startSpan(
-      name,
-      { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: method } },
-      parent,
-    );
+    const sampling = registeredHeadSampling();
+    // Without any header the propagator reads, extraction would return the root context as it is.
+    const parent =
+      sampling?.propagationHeaders?.presentIn(req.rawHeaders) === false
+        ? emptyContext
+        : propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = startServerSpan(sampling, name, methodAttributes(method), parent);
     if (!span.isRecording()) {
       // Unsampled: the span only carries the ids (and the decision) on to outbound calls.
-      return context.with(trace.setSpan(parent, span), handler, this, req, res);
+      return context.with(trace.setSpan(parent, span), callHandler, undefined, handler, this, req, res);
     }
     const metadata: RPCMetadata = { type: RPCType.HTTP, span };
     const knownRoute = route?.(req);
@@ -141,7 +155,7 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     res.on("close", onResponseClose);
     if (bindRequest) context.bind(ctx, req);
     try {
-      return context.with(ctx, handler, this, req, res);
+      return context.with(ctx, callHandler, undefined, handler, this, req, res);
     } catch (error) {
       state.threw = true;
       span.recordException(error instanceof Error ? error : String(error));
@@ -153,6 +167,82 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
       throw error;
     }
   };
+}
+
+/**
+ * Calls the handler with its `this`. Handed to `context.with` without a `this` of its own: given
+ * one, the context manager binds the function anew for every call.
+ */
+function callHandler<Req extends IncomingMessage, Res extends ServerResponse>(
+  handler: HttpHandler<Req, Res>,
+  self: unknown,
+  req: Req,
+  res: Res,
+): unknown {
+  return handler.call(self, req, res);
+}
+
+const noLinks: Link[] = [];
+
+// The sampler sees only the method, so the attributes it is asked with are one shared object per
+// method; the SDK copies them into the span.
+const attributesByMethod = new Map<string, Attributes>(
+  [...knownHttpMethods, otherHttpMethod].map((m) => [m, Object.freeze({ [ATTR_HTTP_REQUEST_METHOD]: m })]),
+);
+
+function methodAttributes(method: string): Attributes {
+  return attributesByMethod.get(method) ?? { [ATTR_HTTP_REQUEST_METHOD]: method };
+}
+
+function spanOptions(attributes: Attributes): SpanOptions {
+  return { kind: SpanKind.SERVER, attributes };
+}
+
+/**
+ * The server span of a request: the SDK's, or, when the running telemetry's sampler drops the
+ * request, a non-recording span made straight from the ids, which is what the SDK would return
+ * after generating them, building the attributes, asking the sampler and recording metrics of its
+ * own. The sampler is asked with the same arguments the SDK would pass; for a sampled root span
+ * the SDK is handed the trace id that was sampled, so it makes the same decision.
+ */
+function startServerSpan(
+  sampling: HeadSampling | undefined,
+  name: string,
+  attributes: Attributes,
+  parent: Context,
+): Span {
+  // Another provider's sampler gets an attributes object of its own, as the SDK would give it.
+  if (sampling === undefined) return currentTracer().startSpan(name, spanOptions({ ...attributes }), parent);
+  const parentSpanContext = trace.getSpanContext(parent);
+  const root = parentSpanContext === undefined || !isSpanContextValid(parentSpanContext);
+  const traceId = root ? sampling.ids.randomTraceId() : parentSpanContext.traceId;
+  const decision = sampling.sampler.shouldSample(parent, traceId, name, SpanKind.SERVER, attributes, noLinks);
+  if (decision.decision === SamplingDecision.NOT_RECORD) {
+    const spanContext: SpanContext = {
+      traceId,
+      spanId: sampling.ids.generateSpanId(),
+      traceFlags: TraceFlags.NONE,
+    };
+    const traceState = decision.traceState ?? (root ? undefined : parentSpanContext.traceState);
+    if (traceState !== undefined) spanContext.traceState = traceState;
+    return trace.wrapSpanContext(spanContext);
+  }
+  if (!root) return currentTracer().startSpan(name, spanOptions(attributes), parent);
+  sampling.ids.presetTraceId(traceId);
+  try {
+    return currentTracer().startSpan(name, spanOptions(attributes), parent);
+  } finally {
+    sampling.ids.presetTraceId(undefined);
+  }
+}
+
+/** The running telemetry's head sampling, while its provider is the one registered with the API. */
+function registeredHeadSampling(): HeadSampling | undefined {
+  const sampling = headSampling();
+  if (sampling === undefined) return undefined;
+  const provider = trace.getTracerProvider();
+  const registered = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+  return registered === sampling.provider ? sampling : undefined;
 }
 
 /** Sets the request's attributes one by one: an attributes object would be built only to be copied. */
