@@ -2,9 +2,8 @@
 // themselves, and a client in this process sending steady traffic through the discovery cache,
 // with retries that avoid the instance they already tried. One instance is SIGKILLed, one is
 // stopped with SIGTERM, then the registry itself is stopped for 10 s and started again.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +13,7 @@ import { discovery } from "../src/client/discovery.js";
 import { discoveryCache } from "../src/client/discovery-cache.js";
 import { registryClient } from "../src/client/registry-client.js";
 import type { ServiceInstance } from "../src/instance.js";
+import { buildPackage, ChildProcesses, exited, waitForOutput } from "../src/testing/child-processes.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
@@ -21,51 +21,22 @@ const registryMain = join(here, "..", "dist", "server", "registry-main.js");
 const instanceFixture = join(here, "fixtures", "registry-instance.ts");
 const checkIntervalMs = 1000;
 
-const children = new Set<ChildProcess>();
-
-/** Resolves with the first stderr/stdout line of `child` that matches, or rejects when it exits first. */
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = pattern.exec(buffered);
-      if (match !== null) {
-        cleanup();
-        resolve(match);
-      }
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`process exited (${code}) before printing ${pattern}:\n${buffered}`));
-    };
-    const cleanup = () => {
-      child.stdout?.off("data", onData);
-      child.stderr?.off("data", onData);
-      child.off("exit", onExit);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", onExit);
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
+const children = new ChildProcesses();
 
 async function startRegistry(port: number, dataDir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [registryMain, "--port", String(port), "--data-dir", dataDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  const match = await waitForLine(child, /registry listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const child = children.spawn(
+    process.execPath,
+    [registryMain, "--port", String(port), "--data-dir", dataDir],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const match = await waitForOutput(child, /registry listening on http:\/\/127\.0\.0\.1:(\d+)/);
   return { child, port: Number(match[1]) };
 }
 
 async function startInstance(registryUrl: string, id: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [instanceFixture], {
+  const child = children.spawn(process.execPath, [instanceFixture], {
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
@@ -74,8 +45,7 @@ async function startInstance(registryUrl: string, id: string): Promise<ChildProc
       CHECK_INTERVAL_MS: String(checkIntervalMs),
     },
   });
-  children.add(child);
-  await waitForLine(child, /\{"port":\d+\}/);
+  await waitForOutput(child, /\{"port":\d+\}/);
   return child;
 }
 
@@ -93,18 +63,12 @@ describe("registry with real processes", () => {
   const agent = new Agent({ keepAliveTimeout: 2_000, connect: { timeout: 1_000 } });
 
   beforeAll(async () => {
-    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-    execFileSync(process.execPath, [tsc, "-b", join(root, "packages", "registry")], { stdio: "inherit" });
+    buildPackage(join(root, "packages", "registry"));
     dataDir = await mkdtemp(join(tmpdir(), "flotilla-registry-processes-"));
   }, 120_000);
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exited(child);
-      }
-    }
+    await children.killAll();
     await agent.close();
     await rm(dataDir, { recursive: true, force: true });
   });

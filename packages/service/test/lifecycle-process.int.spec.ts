@@ -1,10 +1,10 @@
 // The lifecycle with a real process: a service built with `tsc -b` and started by the pinned node
 // registers itself; SIGTERM while a slow request is in flight answers that request, deregisters
 // and exits 0.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createRequire } from "node:module";
+import type { ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildPackage, ChildProcesses, exited } from "@flotilla/registry/testing";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestRegistry, type TestRegistry, until } from "./fixtures/test-registry.js";
@@ -12,7 +12,7 @@ import { startTestRegistry, type TestRegistry, until } from "./fixtures/test-reg
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
 const fixture = join(here, "fixtures", "service-process.ts");
-const children = new Set<ChildProcess>();
+const children = new ChildProcesses();
 
 /** Resolves with the first JSON log line of `child` whose `msg` is `message`; rejects if it exits first. */
 function waitForLog(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
@@ -47,34 +47,23 @@ function waitForLog(child: ChildProcess, message: string): Promise<Record<string
   });
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
-
 describe("a service process", () => {
   let registry: TestRegistry;
   const agent = new Agent({ keepAliveTimeout: 1_000 });
 
   beforeAll(async () => {
-    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-    execFileSync(process.execPath, [tsc, "-b", join(root, "packages", "service")], { stdio: "inherit" });
+    buildPackage(join(root, "packages", "service"));
     registry = await startTestRegistry();
   }, 120_000);
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exited(child);
-      }
-    }
+    await children.killAll();
     await agent.close();
     await registry?.stop();
   });
 
   it("registers, drains a request in flight on SIGTERM, deregisters and exits 0", async () => {
-    const child = spawn(process.execPath, [fixture], {
+    const child = children.spawn(process.execPath, [fixture], {
       cwd: here,
       stdio: ["ignore", "pipe", "pipe"],
       env: {
@@ -88,7 +77,6 @@ describe("a service process", () => {
         FLOTILLA_LOG_PRETTY: "0",
       },
     });
-    children.add(child);
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();

@@ -3,11 +3,11 @@
 // from the built package, each registering itself with a registry running in this process. B's
 // instances provision and migrate their own database at once (advisory locks) and share it.
 
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildPackage, ChildProcesses, exited } from "@flotilla/registry/testing";
 import pg from "pg";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,17 +29,12 @@ interface Proc {
 }
 
 /** Every child spawned, from spawn on: afterAll kills what is left, even after a failed start. */
-const children = new Set<ChildProcess>();
+const children = new ChildProcesses();
 const agent = new Agent({ keepAliveTimeout: 1_000, connections: 32 });
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
 
 /** Starts a fixture process and resolves once it logged "service started" (rejects if it exits first). */
 function startProc(fixture: string, id: string, env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, [join(here, "fixtures", fixture)], {
+  const child = children.spawn(process.execPath, [join(here, "fixtures", fixture)], {
     cwd: here,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
@@ -53,7 +48,6 @@ function startProc(fixture: string, id: string, env: Record<string, string>): Pr
       FLOTILLA_LOG_PRETTY: "0",
     },
   });
-  children.add(child);
   let stdout = "";
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
@@ -165,8 +159,7 @@ function caller(profile: Profile): string {
 
 describe("services A and B as real processes", () => {
   beforeAll(async () => {
-    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-    execFileSync(process.execPath, [tsc, "-b", join(root, "packages", "service")], { stdio: "inherit" });
+    buildPackage(join(root, "packages", "service"));
     registry = await startTestRegistry();
     const profiles: Profile[] = ["spread", "guarded", "deadlines", "effects"];
     const started = await Promise.all([
@@ -185,12 +178,7 @@ describe("services A and B as real processes", () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exited(child);
-      }
-    }
+    await children.killAll();
     await agent.close();
     await registry?.stop();
     await asAdmin("postgres", async (client) => {
