@@ -87,6 +87,7 @@ export {
   type ThirdPartyRegistrationOptions,
   thirdPartyRegistration,
 } from "./client/third-party-registration.js";
+export { durationSchema } from "./duration-schema.js";
 export {
   HealthChecker,
   type HealthCheckerStats,

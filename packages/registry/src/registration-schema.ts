@@ -1,6 +1,6 @@
-import { parseDuration } from "@flotilla/resilience";
 import semver from "semver";
 import { z } from "zod";
+import { durationSchema as duration } from "./duration-schema.js";
 import type { CheckDefinition, RegistrationRequest } from "./registration.js";
 import type { RequestIssue } from "./registry-error.js";
 
@@ -31,16 +31,6 @@ const name = z.string().regex(namePattern, {
 const address = z.string().min(1).max(L.addressLength);
 const port = z.number().int().min(1).max(65535);
 const kind = z.enum(["liveness", "readiness"]);
-
-/** Milliseconds as a number, or a duration string such as `"5s"`. */
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as Error).message });
-    return z.NEVER;
-  }
-});
 
 const httpUrl = z.string().refine(isHttpUrl, { error: "expected an absolute http: or https: URL" });
 

@@ -1,15 +1,6 @@
-import { ConfigError, type ConfigIssue, parseDuration } from "@flotilla/resilience";
+import { durationSchema as duration } from "@flotilla/registry";
+import { ConfigError, type ConfigIssue } from "@flotilla/resilience";
 import { z } from "zod";
-
-/** A duration: milliseconds, or a string such as `"250ms"`, `"5s"`, `"1m30s"`; parsed to milliseconds. */
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as Error).message });
-    return z.NEVER;
-  }
-});
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
