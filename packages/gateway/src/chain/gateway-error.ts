@@ -55,5 +55,7 @@ export class GatewayError extends FlotillaError {
 
 /** True for any {@link GatewayError}, from any copy of the package. */
 export function isGatewayError(value: unknown): value is GatewayError {
-  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[kGatewayError] === true;
+  return (
+    typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[kGatewayError] === true
+  );
 }

@@ -17,6 +17,10 @@ export interface GatewayResponse {
 }
 
 /** A response the server still has to write. */
-export function bufferedResponse(status: number, headers: ResponseHeaders, body: Buffer | undefined): GatewayResponse {
+export function bufferedResponse(
+  status: number,
+  headers: ResponseHeaders,
+  body: Buffer | undefined,
+): GatewayResponse {
   return { status, headers, body, streamed: false };
 }

@@ -1,7 +1,7 @@
 /**
  * Who made a request, as authentication verified it. Layers after authentication read it;
- * the proxy forwards it to upstreams as `x-flotilla-identity-*` headers, replacing anything
- * the client sent under those names.
+ * authentication forwards it upstream as `x-flotilla-subject`, `-consumer`, `-roles`, `-scopes`
+ * and `-auth`; the proxy drops every `x-flotilla-*` header a client sent, so none can be forged.
  */
 export interface Identity {
   /** The subject: the JWT `sub`, or the API key's consumer name. */

@@ -1,5 +1,5 @@
 import type { GatewayErrorCode } from "./gateway-error.js";
-import { type GatewayResponse, type ResponseHeaders } from "./gateway-response.js";
+import type { GatewayResponse, ResponseHeaders } from "./gateway-response.js";
 
 /** The `type` URI of a gateway problem code. */
 export function problemType(code: string): string {
@@ -18,7 +18,9 @@ export function problemResponse(
   headers: ResponseHeaders = {},
   extra: Readonly<Record<string, unknown>> = {},
 ): GatewayResponse {
-  const body = Buffer.from(JSON.stringify({ type: problemType(code), title, status, detail, code, ...extra }));
+  const body = Buffer.from(
+    JSON.stringify({ type: problemType(code), title, status, detail, code, ...extra }),
+  );
   return {
     status,
     headers: { ...headers, "content-type": "application/problem+json", "cache-control": "no-store" },

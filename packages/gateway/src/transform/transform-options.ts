@@ -1,0 +1,58 @@
+import { z } from "zod";
+import { jsonBodyMappingSchema } from "./json-body-mapping.js";
+import { headerNameSchema, headerValueSchema } from "./option-schemas.js";
+
+// Message framing and hop-by-hop fields belong to the proxy, never to a transform.
+const framingHeaders = new Set([
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+
+const editableHeaderName = headerNameSchema.refine((name) => !framingHeaders.has(name), {
+  error: "framing and hop-by-hop headers cannot be transformed",
+});
+
+/** The options of the transform layer (zod 4). Header names are matched case-insensitively. */
+export const transformOptionsSchema = z.strictObject({
+  /** Changes to the request sent upstream. */
+  requestHeaders: z
+    .strictObject({
+      /** Replace (or, with `null`, remove) these headers. */
+      set: z.record(editableHeaderName, z.union([headerValueSchema, z.null()])).prefault({}),
+      /** Append these values to what the client (or an earlier layer) sent, comma-separated. */
+      add: z.record(editableHeaderName, headerValueSchema).prefault({}),
+      /** Remove these headers. */
+      remove: z.array(editableHeaderName).prefault([]),
+    })
+    .optional(),
+  /** Changes to the response sent to the client. */
+  responseHeaders: z
+    .strictObject({
+      /** Replace these headers. */
+      set: z.record(editableHeaderName, headerValueSchema).prefault({}),
+      /** Remove these upstream headers; this needs the response buffered. */
+      remove: z.array(editableHeaderName).prefault([]),
+    })
+    .optional(),
+  /** Field mapping of JSON request bodies (read whole, up to `maxBodyBytes`). */
+  requestBody: jsonBodyMappingSchema.optional(),
+  /** Field mapping of JSON 2xx response bodies (buffered). */
+  responseBody: jsonBodyMappingSchema.optional(),
+  /** The largest request body read for `requestBody` mapping; larger ones get 413. Default 1 MiB. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .positive()
+    .prefault(1024 * 1024),
+});
+
+/** What {@link transformOptionsSchema} accepts. */
+export type TransformOptions = z.input<typeof transformOptionsSchema>;
+/** {@link TransformOptions} resolved: defaults applied, header names lower-cased. */
+export type TransformConfig = z.output<typeof transformOptionsSchema>;
