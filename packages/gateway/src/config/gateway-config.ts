@@ -1,6 +1,16 @@
 import { durationSchema } from "@flotilla/registry";
 import { z } from "zod";
 import { adminServerConfigSchema } from "../admin/admin-server-options.js";
+import { apiKeyProviderSchema } from "../auth/api-key-options.js";
+import { authenticationRouteSchema } from "../auth/authentication-layer-options.js";
+import { authorizationSchema } from "../auth/authorization-layer-options.js";
+import { jwtProviderSchema } from "../auth/jwt-provider-options.js";
+import { responseCacheOptionsSchema } from "../cache/response-cache-options.js";
+import { compositeOptionsSchema } from "../composition/composite-options.js";
+import { corsOptionsSchema } from "../cors/cors-options.js";
+import { rateLimitLayerConfigSchema } from "../rate-limit/rate-limit-layer-config.js";
+import { responseShapingOptionsSchema } from "../transform/response-shaping-layer.js";
+import { transformOptionsSchema } from "../transform/transform-options.js";
 import { byteSizeSchema } from "./byte-size-schema.js";
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-' only");
@@ -97,6 +107,32 @@ export const routeConfig = z.strictObject({
   maxBodyBytes: byteSizeSchema.optional(),
   /** Affinity key for ring-hash / maglev upstreams. */
   hashOn: z.union([z.literal("ip"), z.strictObject({ header: z.string().min(1) })]).optional(),
+  // The request chain, in this order: CORS → authentication → authorization → rate limit →
+  // cache → transforms → response shaping → upstream (or composite endpoint).
+  cors: corsOptionsSchema.optional(),
+  /** Credentials accepted: JWT provider names (from `auth.jwt`) and/or `"api-key"`. */
+  auth: authenticationRouteSchema.optional(),
+  /** Roles and scopes required (RBAC); needs `auth`. */
+  authorize: authorizationSchema.optional(),
+  rateLimit: rateLimitLayerConfigSchema
+    .extend({ backend: z.enum(["memory", "redis"]).prefault("memory") })
+    .optional(),
+  cache: responseCacheOptionsSchema.optional(),
+  transform: transformOptionsSchema.optional(),
+  /** BFF response shaping: keep `fields` or drop `omit` of JSON answers. */
+  shape: responseShapingOptionsSchema.optional(),
+  /** Answer by fanning out to several upstreams in parallel instead of proxying. */
+  composite: compositeOptionsSchema.optional(),
+});
+
+/** A named route set for one kind of client (BFF): its routes live under its prefix and/or hosts. */
+const routeSetConfig = z.strictObject({
+  /** Prepended to every route's path (`/mobile`). */
+  prefix: z.string().startsWith("/").optional(),
+  hosts: z.array(z.string().min(1)).min(1).optional(),
+  /** Shaping applied to every route of the set that has none of its own. */
+  shape: responseShapingOptionsSchema.optional(),
+  routes: z.array(routeConfig).min(1),
 });
 
 /** The gateway's configuration (zod 4); durations come out in milliseconds, sizes in bytes. */
@@ -137,8 +173,31 @@ export const gatewayConfig = z.strictObject({
     })
     .prefault({}),
   accessLog: z.boolean().prefault(true),
+  /** Credential providers the routes' `auth.methods` name. */
+  auth: z
+    .strictObject({
+      jwt: z.record(name, jwtProviderSchema).prefault({}),
+      apiKeys: apiKeyProviderSchema.optional(),
+    })
+    .prefault({}),
+  /** Redis shared by gateway instances: distributed rate limits and the shared response cache. */
+  redis: z
+    .strictObject({
+      url: z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL"),
+      prefix: z.string().prefault("flotilla:gateway:"),
+    })
+    .optional(),
+  /** The in-memory response cache's bounds. */
+  responseCache: z
+    .strictObject({
+      maxEntries: z.number().int().min(1).prefault(10_000),
+      maxBytes: byteSizeSchema.prefault("64mb"),
+    })
+    .prefault({}),
   upstreams: z.record(name, upstreamConfig).prefault({}),
-  routes: z.array(routeConfig),
+  routes: z.array(routeConfig).prefault([]),
+  /** Backends for frontends: named route sets (`web`, `mobile`), each on its own prefix or hosts. */
+  routeSets: z.record(name, routeSetConfig).prefault({}),
 });
 
 /** A configuration as written (durations as strings allowed). */

@@ -83,14 +83,13 @@ export function compileGateway(
   }
 
   const routes: GatewayRoute[] = [];
-  config.routes.forEach((route, index) => {
-    const path = `routes.${index}`;
+  for (const { route, path } of allRoutes(config)) {
     try {
       routes.push(buildRoute(config, route, path, upstreams, deps, issues));
     } catch (error) {
       pushError(issues, path, error);
     }
-  });
+  }
   let router: ReturnType<typeof compileRouter<GatewayRoute>> | undefined;
   if (issues.length === 0) {
     try {
@@ -101,7 +100,9 @@ export function compileGateway(
           payload: r,
           priority: r.config.priority,
           ...(r.config.match.hosts === undefined ? {} : { hosts: r.config.match.hosts }),
-          ...(r.config.match.methods === undefined ? {} : { methods: r.config.match.methods }),
+          ...(r.config.match.methods === undefined
+            ? {}
+            : { methods: routerMethods(r.config, r.config.match.methods) }),
           ...(r.config.match.headers === undefined
             ? {}
             : { headers: r.config.match.headers as readonly HeaderMatchSpec[] }),
@@ -132,6 +133,51 @@ export function compileGateway(
       for (const u of upstreams.values()) u.close();
     },
   };
+}
+
+/**
+ * The routes of `routes` and of every route set (BFF), the latter with their set's name before
+ * their id (`mobile.orders`), its prefix before their path, its hosts and its shaping unless
+ * they have their own; each with the configuration path problems are reported at.
+ */
+export function allRoutes(config: GatewayConfig): { route: RouteConfig; path: string }[] {
+  const out = config.routes.map((route, i) => ({ route, path: `routes.${i}` }));
+  for (const [set, rs] of Object.entries(config.routeSets)) {
+    rs.routes.forEach((route, i) => {
+      const p = route.match.path;
+      const prefixed = (value: string): string =>
+        rs.prefix === undefined || rs.prefix === "/"
+          ? value
+          : value === "/"
+            ? rs.prefix
+            : `${rs.prefix}${value}`;
+      out.push({
+        path: `routeSets.${set}.routes.${i}`,
+        route: {
+          ...route,
+          id: `${set}.${route.id}`,
+          match: {
+            ...route.match,
+            path:
+              "exact" in p
+                ? { exact: prefixed(p.exact) }
+                : "prefix" in p
+                  ? { prefix: prefixed(p.prefix) }
+                  : { template: prefixed(p.template) },
+            ...(route.match.hosts === undefined && rs.hosts !== undefined ? { hosts: rs.hosts } : {}),
+          },
+          ...(route.shape === undefined && rs.shape !== undefined ? { shape: rs.shape } : {}),
+        },
+      });
+    });
+  }
+  return out;
+}
+
+/** A CORS route also takes the preflight `OPTIONS`, which its CORS layer answers. */
+function routerMethods(route: RouteConfig, methods: string[]): string[] {
+  if (route.cors === undefined || methods.includes("OPTIONS")) return methods;
+  return [...methods, "OPTIONS"];
 }
 
 function buildRoute(

@@ -11,15 +11,25 @@ import { ConfigError } from "@flotilla/resilience";
 import { Agent } from "undici";
 import { type AdminServer, adminServer } from "../admin/admin-server.js";
 import type { ReloadOutcome } from "../admin/admin-source.js";
+import { apiKeyAuthenticator } from "../auth/api-key-authenticator.js";
+import { jwtAuthenticator } from "../auth/jwt-authenticator.js";
+import type { JwtProviderInput } from "../auth/jwt-provider-options.js";
+import { memoryCacheStore } from "../cache/memory-cache-store.js";
+import { redisCacheStore } from "../cache/redis-cache-store.js";
 import { type GatewayLogger, silentLogger } from "../chain/gateway-logger.js";
 import type { GatewayConfig, GatewayConfigInput } from "../config/gateway-config.js";
 import { loadGatewayConfig, parseGatewayConfig } from "../config/parse-gateway-config.js";
 import { markUpgrade } from "../proxy/upgrade-request.js";
+import { memoryRateLimitBackend } from "../rate-limit/memory-rate-limit-backend.js";
+import { redisRateLimitBackend } from "../rate-limit/redis-rate-limit-backend.js";
 import { breakerViews, rateLimitViews, routeViews, upstreamViews } from "./admin-views.js";
+import type { ChainResources } from "./chain-resources.js";
 import { answerClientError } from "./client-error.js";
 import { type CompileDependencies, compileGateway } from "./compile-gateway.js";
 import type { GatewaySnapshot } from "./gateway-snapshot.js";
+import { redisClient } from "./redis-client.js";
 import { RequestHandler } from "./request-handler.js";
+import { routeComposite, routeLayers } from "./route-layers.js";
 
 /** What {@link startGateway} takes. */
 export interface GatewayOptions {
@@ -81,15 +91,54 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     client = registryClient({ url: config.registry.urls });
     cache = discoveryCache({ client, logger });
   }
-  const deps: CompileDependencies = {
-    agent,
-    cache,
-    logger,
-    tracing: options.tracing === true,
-    ...options.chain,
+  const redis = config.redis === undefined ? undefined : redisClient(config.redis.url, logger);
+  const prefix = config.redis?.prefix ?? "";
+  const stores = {
+    memoryRateLimit: memoryRateLimitBackend(),
+    redisRateLimit:
+      redis === undefined ? undefined : redisRateLimitBackend({ redis, prefix: `${prefix}rl:` }),
+    memoryCache: memoryCacheStore(config.responseCache),
+    redisCache:
+      redis === undefined ? undefined : redisCacheStore({ redis, prefix: `${prefix}cache:`, logger }),
+  };
+  const deps = (c: GatewayConfig): CompileDependencies => {
+    const resources: ChainResources = {
+      logger,
+      ...stores,
+      jwt: new Map(
+        Object.entries(c.auth.jwt).map(([name, provider]) => [
+          name,
+          jwtAuthenticator(provider as JwtProviderInput),
+        ]),
+      ),
+      apiKeys: c.auth.apiKeys === undefined ? undefined : apiKeyAuthenticator(c.auth.apiKeys),
+    };
+    return {
+      agent,
+      cache,
+      logger,
+      tracing: options.tracing === true,
+      layers: (route, issues, path) => routeLayers(route, resources, issues, path),
+      terminal: (route, upstreams, issues, path) =>
+        routeComposite(route, upstreams, agent, resources, issues, path),
+      ...options.chain,
+    };
+  };
+  const compile = (c: GatewayConfig, v: number): GatewaySnapshot => {
+    if (c.redis?.url !== config.redis?.url) {
+      throw new ConfigError([{ path: "redis.url", message: "changing Redis needs a restart" }]);
+    }
+    return compileGateway(c, deps(c), v, source);
   };
   let version = 1;
-  const snapshot = compileGateway(config, deps, version, source);
+  let snapshot: GatewaySnapshot;
+  try {
+    snapshot = compile(config, version);
+  } catch (error) {
+    await agent.close();
+    await redis?.quit().catch(() => undefined);
+    throw error;
+  }
   const handler = new RequestHandler({
     snapshot,
     logger,
@@ -179,7 +228,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const reload = async (input?: GatewayConfigInput): Promise<ReloadOutcome> => {
     try {
-      const next = compileGateway(await load(input), deps, version + 1, source);
+      const next = compile(await load(input), version + 1);
       version++;
       handler.swap(next);
       logger.info({ version, routes: next.routes.length, source }, "configuration reloaded");
@@ -283,6 +332,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await agent.close();
         cache?.close();
         await client?.close();
+        await redis?.quit().catch(() => redis.disconnect());
       })();
       return closing;
     },
