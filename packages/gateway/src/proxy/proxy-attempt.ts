@@ -5,6 +5,7 @@ import type { Dispatcher } from "undici";
 import type { Exchange } from "../chain/exchange.js";
 import { GatewayError, GatewayErrorCode } from "../chain/gateway-error.js";
 import type { ResponseHeaders } from "../chain/gateway-response.js";
+import { mergeResponseHeaders, mergeVary } from "../chain/merge-response-headers.js";
 import { connectionListed, isHopByHop } from "./hop-by-hop.js";
 import type { UpgradeRequest } from "./upgrade-request.js";
 
@@ -105,7 +106,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#mode = "stream";
     if (isH2(res)) {
       const headers = headerObject(rawHeaders) as Record<string, string | string[]>;
-      Object.assign(headers, exchange.responseHeaders);
+      mergeResponseHeaders(headers, exchange.responseHeaders);
       res.writeHead(statusCode, headers);
     } else {
       res.writeHead(statusCode, responseHeaderList(rawHeaders, exchange.responseHeaders));
@@ -222,6 +223,7 @@ function headerValue(raw: Buffer[], lowerName: string): string | undefined {
 export function responseHeaderList(raw: Buffer[], added: Readonly<Record<string, string>>): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
+  let varyFromUpstream: string | undefined;
   let hasAdded = false;
   for (const _ in added) {
     hasAdded = true;
@@ -234,7 +236,10 @@ export function responseHeaderList(raw: Buffer[], added: Readonly<Record<string,
       if (lower === "connection") listed = connectionListed(raw[i + 1]!.toString("latin1"));
       continue;
     }
-    if (hasAdded && lower in added) continue;
+    if (hasAdded && lower in added) {
+      if (lower === "vary") varyFromUpstream = raw[i + 1]!.toString("latin1");
+      continue;
+    }
     out.push(name, raw[i + 1]!.toString("latin1"));
   }
   if (listed !== undefined) {
@@ -242,7 +247,16 @@ export function responseHeaderList(raw: Buffer[], added: Readonly<Record<string,
       if (listed.has(out[i]!.toLowerCase())) out.splice(i, 2);
     }
   }
-  if (hasAdded) for (const name in added) out.push(name, added[name]!);
+  if (hasAdded) {
+    for (const name in added) {
+      out.push(
+        name,
+        name === "vary" && varyFromUpstream !== undefined
+          ? mergeVary(varyFromUpstream, added[name]!)
+          : added[name]!,
+      );
+    }
+  }
   return out;
 }
 

@@ -168,7 +168,13 @@ export class UpstreamStep implements Layer {
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) return timedOut(o.routeId);
-      const instance = upstream.pick(tried, key);
+      let instance = upstream.pick(tried, key);
+      if (instance === undefined && attempt === 1 && upstream.source.kind === "registry") {
+        // The discovery cache may have only just started watching this service: wait for its
+        // first answer from the registry, within the route's timeout.
+        await waitReady(upstream, remaining);
+        instance = upstream.pick(tried, key);
+      }
       if (instance === undefined) {
         if (last !== undefined) break;
         return unavailable("no upstream instance is available");
@@ -349,6 +355,17 @@ function failureKind(error: Error): RetryOn {
   if (code !== undefined && connectFailureCodes.has(code)) return "connect-failure";
   if (code !== undefined && timeoutCodes.has(code)) return "timeout";
   return "reset";
+}
+
+async function waitReady(upstream: Upstream, withinMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    upstream.ready().catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, withinMs);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 function breakerRetryAfter(breaker: CircuitBreaker): number | undefined {

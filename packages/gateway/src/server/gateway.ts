@@ -128,7 +128,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (c.redis?.url !== config.redis?.url) {
       throw new ConfigError([{ path: "redis.url", message: "changing Redis needs a restart" }]);
     }
-    return compileGateway(c, deps(c), v, source);
+    const built = compileGateway(c, deps(c), v, source);
+    // Start the registry watches now rather than at each upstream's first request.
+    for (const u of built.upstreams.values())
+      if (u.source.kind === "registry") void u.ready().catch(() => undefined);
+    return built;
   };
   let version = 1;
   let snapshot: GatewaySnapshot;
@@ -139,6 +143,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await redis?.quit().catch(() => undefined);
     throw error;
   }
+  // Start the registry watches now rather than at each upstream's first request.
+  for (const u of snapshot.upstreams.values())
+    if (u.source.kind === "registry") void u.ready().catch(() => undefined);
   const handler = new RequestHandler({
     snapshot,
     logger,

@@ -6,6 +6,7 @@ import type { Exchange } from "../chain/exchange.js";
 import { GatewayErrorCode } from "../chain/gateway-error.js";
 import type { GatewayLogger } from "../chain/gateway-logger.js";
 import type { GatewayResponse } from "../chain/gateway-response.js";
+import { mergeResponseHeaders } from "../chain/merge-response-headers.js";
 import { problemResponse } from "../chain/problem-response.js";
 import { runChain } from "../chain/run-chain.js";
 import { normalizePath } from "../router/normalize-path.js";
@@ -210,7 +211,7 @@ export function writeResponse(
     headers[name] = typeof value === "string" ? value : [...value];
   }
   if (exchange !== undefined) {
-    Object.assign(headers, exchange.responseHeaders);
+    mergeResponseHeaders(headers, exchange.responseHeaders);
     headers["x-request-id"] = exchange.requestId;
   }
   const body = response.body;
