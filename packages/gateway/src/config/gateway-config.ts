@@ -196,6 +196,29 @@ export const gatewayConfig = z.strictObject({
     .prefault({}),
   upstreams: z.record(name, upstreamConfig).prefault({}),
   routes: z.array(routeConfig).prefault([]),
+  /** One merged OpenAPI document of the public routes, from the upstreams' own documents. */
+  openapi: z
+    .strictObject({
+      path: z.string().startsWith("/").prefault("/openapi.json"),
+      title: z.string().min(1).prefault("API"),
+      version: z.string().min(1).prefault("1.0.0"),
+      /** How long a merged document is served before the upstreams are asked again. */
+      refresh: durationSchema.prefault("30s"),
+      timeout: durationSchema.prefault("2s"),
+      sources: z
+        .array(
+          z.strictObject({
+            upstream: name,
+            documentPath: z.string().startsWith("/").prefault("/openapi.json"),
+            /** The public path prefix of the upstream's routes on the gateway. */
+            prefix: z.string().prefault("/"),
+            /** The part of the upstream's paths the public paths do not show. */
+            stripPrefix: z.string().startsWith("/").optional(),
+          }),
+        )
+        .min(1),
+    })
+    .optional(),
   /** Backends for frontends: named route sets (`web`, `mobile`), each on its own prefix or hosts. */
   routeSets: z.record(name, routeSetConfig).prefault({}),
 });

@@ -12,7 +12,9 @@ import type { Agent } from "undici";
 import type { Exchange } from "../chain/exchange.js";
 import type { GatewayLogger } from "../chain/gateway-logger.js";
 import type { Layer } from "../chain/layer.js";
-import type { GatewayConfig, RouteConfig } from "../config/gateway-config.js";
+import { type GatewayConfig, type RouteConfig, routeConfig } from "../config/gateway-config.js";
+import { openApiEndpoint } from "../openapi/openapi-endpoint.js";
+import { pooledUpstreamCaller } from "../proxy/pooled-upstream-caller.js";
 import { type Upstream, upstream } from "../proxy/upstream.js";
 import { type RetryOn, UpstreamStep, type WeightedUpstream } from "../proxy/upstream-step.js";
 import { defaultNormalizePathOptions } from "../router/normalize-path.js";
@@ -91,6 +93,45 @@ export function compileGateway(
     }
   }
   let router: ReturnType<typeof compileRouter<GatewayRoute>> | undefined;
+  if (config.openapi !== undefined) {
+    const o = config.openapi;
+    o.sources.forEach((source, i) => {
+      if (!upstreams.has(source.upstream)) {
+        issues.push({
+          path: `openapi.sources.${i}.upstream`,
+          message: `no upstream named "${source.upstream}"`,
+        });
+      }
+    });
+    const id = "openapi";
+    routes.push({
+      id,
+      config: routeConfig.parse({ id, match: { path: { exact: o.path }, methods: ["GET", "HEAD"] } }),
+      layers: [],
+      terminal: openApiEndpoint({
+        title: o.title,
+        version: o.version,
+        refreshMs: o.refresh,
+        timeoutMs: o.timeout,
+        sources: o.sources.map((s) => ({
+          upstream: s.upstream,
+          documentPath: s.documentPath,
+          exposedAs: {
+            prefix: s.prefix,
+            ...(s.stripPrefix === undefined ? {} : { stripPrefix: s.stripPrefix }),
+          },
+        })),
+        caller: pooledUpstreamCaller(upstreams, deps.agent),
+        logger: deps.logger,
+        isExposed: (method, template) => {
+          const m = router?.match(method, "", template.replace(/\{[^}/]*\}/g, "x"), {});
+          return m?.kind === "matched" && m.route.id !== id;
+        },
+      }),
+      upstreamStep: undefined,
+      breaker: undefined,
+    });
+  }
   if (issues.length === 0) {
     try {
       router = compileRouter(
