@@ -130,7 +130,11 @@ export {
   type OpenApiMergeOptions,
 } from "./openapi/merge-openapi.js";
 export type { OpenApiDocument } from "./openapi/openapi-document.js";
-export { type OpenApiEndpointOptions, type OpenApiSource, openApiEndpoint } from "./openapi/openapi-endpoint.js";
+export {
+  type OpenApiEndpointOptions,
+  type OpenApiSource,
+  openApiEndpoint,
+} from "./openapi/openapi-endpoint.js";
 export { type ExposedAs, publicPath } from "./openapi/public-path.js";
 export { Upstream, type UpstreamOptions, type UpstreamSource, upstream } from "./proxy/upstream.js";
 export {

@@ -185,6 +185,8 @@ export const gatewayConfig = z.strictObject({
     .strictObject({
       url: z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL"),
       prefix: z.string().prefault("flotilla:gateway:"),
+      /** The longest a rate-limit decision or cache lookup waits for Redis before degrading (fail open/closed, miss). */
+      timeout: durationSchema.prefault("50ms"),
     })
     .optional(),
   /** The in-memory response cache's bounds. */

@@ -96,10 +96,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const stores = {
     memoryRateLimit: memoryRateLimitBackend(),
     redisRateLimit:
-      redis === undefined ? undefined : redisRateLimitBackend({ redis, prefix: `${prefix}rl:` }),
+      redis === undefined
+        ? undefined
+        : redisRateLimitBackend({ redis, prefix: `${prefix}rl:`, timeout: config.redis!.timeout }),
     memoryCache: memoryCacheStore(config.responseCache),
     redisCache:
-      redis === undefined ? undefined : redisCacheStore({ redis, prefix: `${prefix}cache:`, logger }),
+      redis === undefined
+        ? undefined
+        : redisCacheStore({ redis, prefix: `${prefix}cache:`, logger, timeout: config.redis!.timeout }),
   };
   const deps = (c: GatewayConfig): CompileDependencies => {
     const resources: ChainResources = {
