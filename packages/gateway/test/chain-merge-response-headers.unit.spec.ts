@@ -10,7 +10,9 @@ describe("mergeResponseHeaders", () => {
   });
 
   it("does not repeat a field name already varied on", () => {
-    expect(mergeVary(["Origin", "accept-encoding"], "origin, Accept-Encoding")).toBe("Origin, accept-encoding");
+    expect(mergeVary(["Origin", "accept-encoding"], "origin, Accept-Encoding")).toBe(
+      "Origin, accept-encoding",
+    );
   });
 
   it("merges Vary in the flat header list written for streamed answers", () => {

@@ -123,6 +123,11 @@ export class RateLimitLayer implements Layer {
   }
 
   /** The counters since the layer was built. */
+  /** The `RateLimit-Policy` value of this layer: its policies, their quotas and windows. */
+  get policy(): string {
+    return this.#policyHeader;
+  }
+
   stats(): RateLimitStats {
     return { allowed: this.#allowed, limited: this.#limited, backendErrors: this.#backendErrors };
   }

@@ -1,4 +1,5 @@
 import type { BreakerView, RateLimitView, RouteView, UpstreamView } from "../admin/admin-source.js";
+import { RateLimitLayer } from "../rate-limit/rate-limit-layer.js";
 import type { GatewayRoute, GatewaySnapshot } from "./gateway-snapshot.js";
 
 /** The routes of a snapshot as the admin API lists them. */
@@ -58,18 +59,11 @@ function policies(route: GatewayRoute): string[] {
   return out;
 }
 
-/** A layer that keeps rate-limit counters. */
-interface CountingLayer {
-  stats(): readonly { policy: string; allowed: number; limited: number; backendErrors: number }[];
-}
-
-/** Rate-limit counters of every route that limits. */
+/** Rate-limit counters of every route that limits, with its policies as `RateLimit-Policy` states them. */
 export function rateLimitViews(snapshot: GatewaySnapshot): RateLimitView[] {
   return snapshot.routes.flatMap((route) =>
     route.layers.flatMap((layer) =>
-      layer.name === "rate-limit" && typeof (layer as unknown as Partial<CountingLayer>).stats === "function"
-        ? (layer as unknown as CountingLayer).stats().map((s) => ({ route: route.id, ...s }))
-        : [],
+      layer instanceof RateLimitLayer ? [{ route: route.id, policy: layer.policy, ...layer.stats() }] : [],
     ),
   );
 }

@@ -329,6 +329,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       closing ??= (async () => {
         for (const w of watchers) w.close();
         await admin?.close();
+        handler.closing = true;
+        handler.onIdle = () => {
+          http.closeIdleConnections();
+          if (tlsServer !== undefined && "closeIdleConnections" in tlsServer)
+            tlsServer.closeIdleConnections();
+        };
         const servers = [http, ...(tlsServer === undefined ? [] : [tlsServer])];
         const closed = Promise.all(
           servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),

@@ -38,6 +38,9 @@ export class RequestHandler {
   readonly #durations: HttpDurationHistogram | undefined;
   readonly #onDrained: (snapshot: GatewaySnapshot) => void;
   accessLog: boolean;
+  /** Set while the gateway drains: answers carry `Connection: close`, and each one ending calls `onIdle`. */
+  closing = false;
+  onIdle: (() => void) | undefined;
 
   constructor(options: RequestHandlerOptions) {
     this.#snapshot = options.snapshot;
@@ -64,6 +67,7 @@ export class RequestHandler {
   /** Serves one request; `prepare` sees the exchange before its chain runs (marks an upgrade). */
   readonly handle = (req: AnyRequest, res: AnyResponse, prepare?: (exchange: Exchange) => void): void => {
     const startedAt = performance.now();
+    if (this.closing && "shouldKeepAlive" in res) res.shouldKeepAlive = false;
     const snapshot = this.#snapshot;
     snapshot.inflight++;
     const method = req.method ?? "GET";
@@ -191,6 +195,8 @@ export class RequestHandler {
       );
     }
     if (--snapshot.inflight === 0 && snapshot.retired) this.#onDrained(snapshot);
+    // A keep-alive connection whose request was running when the drain began is idle only now.
+    if (this.closing && this.onIdle !== undefined) setImmediate(this.onIdle);
   }
 }
 
