@@ -1,11 +1,11 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
-import type { Dispatcher } from "undici";
 import type { Exchange } from "../chain/exchange.js";
 import { GatewayError, GatewayErrorCode } from "../chain/gateway-error.js";
 import type { ResponseHeaders } from "../chain/gateway-response.js";
 import { mergeResponseHeaders, mergeVary } from "../chain/merge-response-headers.js";
+import type { UpstreamHandler } from "../upstream-client/upstream-handler.js";
 import { connectionListed, isHopByHop } from "./hop-by-hop.js";
 import type { UpgradeRequest } from "./upgrade-request.js";
 
@@ -44,12 +44,12 @@ const isH2 = (res: ServerResponse | Http2ServerResponse): res is Http2ServerResp
  * socket while the client's is full (backpressure in both directions, nothing buffered). The
  * result promise resolves — never rejects — when the exchange with the upstream is over.
  */
-export class ProxyAttempt implements Dispatcher.DispatchHandler {
+export class ProxyAttempt implements UpstreamHandler {
   readonly result: Promise<AttemptResult>;
   #resolve!: (result: AttemptResult) => void;
   readonly #exchange: Exchange;
   readonly #policy: AttemptPolicy;
-  #abort: ((err?: Error) => void) | undefined;
+  #abort: ((err: Error) => void) | undefined;
   #status = 0;
   #mode: "pending" | "stream" | "buffer" | "discard" = "pending";
   #chunks: Buffer[] | undefined;
@@ -82,11 +82,11 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     return this.#mode === "stream";
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(abort: (err: Error) => void): void {
     this.#abort = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (statusCode < 200) return true;
     this.#status = statusCode;
     this.#resume = resume;
@@ -171,7 +171,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.#finish({ kind: "failed", error });
   }
 
-  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstreamSocket: Duplex): void {
+  onUpgrade(statusCode: number, rawHeaders: string[], upstreamSocket: Duplex): void {
     const upgrade = this.#policy.upgrade;
     if (upgrade === undefined) {
       upstreamSocket.destroy();
@@ -180,8 +180,7 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
     const client = upgrade.socket;
     let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
-    const raw = rawHeaders ?? [];
-    for (let i = 0; i < raw.length; i += 2) head += `${raw[i]!.toString()}: ${raw[i + 1]!.toString()}\r\n`;
+    for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
     const added = this.#exchange.responseHeaders;
     for (const name in added) head += `${name}: ${added[name]}\r\n`;
     this.#mode = "stream";
@@ -206,11 +205,9 @@ export class ProxyAttempt implements Dispatcher.DispatchHandler {
   }
 }
 
-function headerValue(raw: Buffer[], lowerName: string): string | undefined {
+function headerValue(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === lowerName.length && raw[i]!.toString("latin1").toLowerCase() === lowerName) {
-      return raw[i + 1]!.toString("latin1");
-    }
+    if (raw[i]!.length === lowerName.length && raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
   }
   return undefined;
 }
@@ -220,7 +217,10 @@ function headerValue(raw: Buffer[], lowerName: string): string | undefined {
  * hop-by-hop headers (and those `Connection` names), and with the layers' headers replacing
  * upstream ones of the same name.
  */
-export function responseHeaderList(raw: Buffer[], added: Readonly<Record<string, string>>): string[] {
+export function responseHeaderList(
+  raw: readonly string[],
+  added: Readonly<Record<string, string>>,
+): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   let varyFromUpstream: string | undefined;
@@ -230,17 +230,17 @@ export function responseHeaderList(raw: Buffer[], added: Readonly<Record<string,
     break;
   }
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString("latin1");
+    const name = raw[i]!;
     const lower = name.toLowerCase();
     if (isHopByHop(lower)) {
-      if (lower === "connection") listed = connectionListed(raw[i + 1]!.toString("latin1"));
+      if (lower === "connection") listed = connectionListed(raw[i + 1]);
       continue;
     }
     if (hasAdded && lower in added) {
-      if (lower === "vary") varyFromUpstream = raw[i + 1]!.toString("latin1");
+      if (lower === "vary") varyFromUpstream = raw[i + 1];
       continue;
     }
-    out.push(name, raw[i + 1]!.toString("latin1"));
+    out.push(name, raw[i + 1]!);
   }
   if (listed !== undefined) {
     for (let i = out.length - 2; i >= 0; i -= 2) {
@@ -261,12 +261,12 @@ export function responseHeaderList(raw: Buffer[], added: Readonly<Record<string,
 }
 
 /** Upstream response headers as an object of lower-case names (repeated ones as arrays), hop-by-hop removed. */
-export function headerObject(raw: Buffer[]): ResponseHeaders {
+export function headerObject(raw: readonly string[]): ResponseHeaders {
   const out: Record<string, string | string[]> = {};
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toString("latin1").toLowerCase();
-    const value = raw[i + 1]!.toString("latin1");
+    const lower = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
     if (isHopByHop(lower)) {
       if (lower === "connection") listed = connectionListed(value);
       continue;

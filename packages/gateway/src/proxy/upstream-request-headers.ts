@@ -71,5 +71,5 @@ export function forwardedElement(clientIp: string, host: string | undefined, pro
 }
 
 function quoted(value: string): string {
-  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+  return value.includes('"') || value.includes("\\") ? `"${value.replace(/["\\]/g, "\\$&")}"` : `"${value}"`;
 }

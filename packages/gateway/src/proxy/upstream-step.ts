@@ -2,13 +2,14 @@ import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import type { ServiceInstance } from "@flotilla/registry";
 import type { Backoff, CircuitBreaker, RetryBudget } from "@flotilla/resilience";
-import type { Agent, Dispatcher } from "undici";
 import type { Exchange } from "../chain/exchange.js";
 import { GatewayErrorCode, isGatewayError } from "../chain/gateway-error.js";
 import type { GatewayLogger } from "../chain/gateway-logger.js";
 import type { GatewayResponse } from "../chain/gateway-response.js";
 import type { Layer, Next } from "../chain/layer.js";
 import { problemResponse } from "../chain/problem-response.js";
+import { UpstreamClientError, UpstreamClientErrorCode } from "../upstream-client/upstream-client-error.js";
+import type { UpstreamPool } from "../upstream-client/upstream-pool.js";
 import { BodyLimitStream } from "./body-limit-stream.js";
 import { type AttemptPolicy, type AttemptResult, ProxyAttempt } from "./proxy-attempt.js";
 import { propagateTrace } from "./trace-propagation.js";
@@ -39,7 +40,8 @@ export interface RouteRetry {
 export interface UpstreamStepOptions {
   readonly routeId: string;
   readonly targets: readonly WeightedUpstream[];
-  readonly agent: Agent;
+  /** The gateway's upstream connections. */
+  readonly pool: UpstreamPool;
   /** Time until the upstream's response headers, across all attempts. */
   readonly timeoutMs: number;
   /** Time until response headers for one attempt; defaults to what is left of `timeoutMs`. */
@@ -75,7 +77,10 @@ const connectFailureCodes = new Set([
   "ENETUNREACH",
   "EAI_AGAIN",
 ]);
-const timeoutCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const timeoutCodes = new Set<string>([
+  UpstreamClientErrorCode.HeadersTimeout,
+  UpstreamClientErrorCode.BodyTimeout,
+]);
 
 /**
  * The last step of a route's chain: proxies the request to one of the route's upstreams under
@@ -211,21 +216,19 @@ export class UpstreamStep implements Layer {
         if (!exchange.res.writableFinished) handler.abort(clientGone());
       };
       if (upgrade === undefined) exchange.res.once("close", onClose);
-      const opts: Dispatcher.DispatchOptions = {
-        origin: upstream.origin(instance),
-        path,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: attempt === 1 || !streamedBody ? body : null,
-        headersTimeout: Math.max(1, Math.ceil(perTry)),
-        bodyTimeout: o.idleTimeoutMs,
-        ...(upgrade === undefined ? {} : { upgrade: upgrade.protocol, body: null }),
-      };
-      try {
-        o.agent.dispatch(opts, handler);
-      } catch (error) {
-        handler.onError(error as Error);
-      }
+      o.pool.dispatch(
+        {
+          origin: upstream.origin(instance),
+          path,
+          method,
+          headers,
+          body: upgrade === undefined ? body : null,
+          headersTimeout: Math.max(1, Math.ceil(perTry)),
+          bodyTimeout: o.idleTimeoutMs,
+          upgrade: upgrade?.protocol,
+        },
+        handler,
+      );
       const result = await handler.result;
       exchange.res.removeListener("close", onClose);
       this.#active--;
@@ -351,6 +354,7 @@ function statusRetried(on: ReadonlySet<RetryOn>, status: number): boolean {
 }
 
 function failureKind(error: Error): RetryOn {
+  if (error instanceof UpstreamClientError && error.unsent) return "connect-failure";
   const code = (error as { code?: string }).code;
   if (code !== undefined && connectFailureCodes.has(code)) return "connect-failure";
   if (code !== undefined && timeoutCodes.has(code)) return "timeout";

@@ -21,11 +21,14 @@ import { defaultNormalizePathOptions } from "../router/normalize-path.js";
 import { rewriteTarget } from "../router/rewrite.js";
 import type { HeaderMatchSpec } from "../router/route-match-spec.js";
 import { compileRouter } from "../router/router.js";
+import type { UpstreamPool } from "../upstream-client/upstream-pool.js";
 import type { GatewayRoute, GatewaySnapshot } from "./gateway-snapshot.js";
 
 /** What building a configuration needs from the running gateway. */
 export interface CompileDependencies {
-  /** undici dispatcher shared by every route: one keep-alive pool per upstream origin. */
+  /** The upstream connections every route's proxying shares. */
+  readonly pool: UpstreamPool;
+  /** undici dispatcher for the gateway's own calls (composite parts, OpenAPI documents). */
   readonly agent: Agent;
   /** The registry's instances, for `service` upstreams. */
   readonly cache: InstanceSource | undefined;
@@ -268,7 +271,7 @@ function buildRoute(
     step = new UpstreamStep({
       routeId: route.id,
       targets,
-      agent: deps.agent,
+      pool: deps.pool,
       timeoutMs: route.timeout,
       perTryTimeoutMs: route.perTryTimeout,
       idleTimeoutMs: route.idleTimeout,

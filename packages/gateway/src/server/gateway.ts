@@ -22,6 +22,7 @@ import { loadGatewayConfig, parseGatewayConfig } from "../config/parse-gateway-c
 import { markUpgrade } from "../proxy/upgrade-request.js";
 import { memoryRateLimitBackend } from "../rate-limit/memory-rate-limit-backend.js";
 import { redisRateLimitBackend } from "../rate-limit/redis-rate-limit-backend.js";
+import { upstreamPool } from "../upstream-client/upstream-pool.js";
 import { breakerViews, rateLimitViews, routeViews, upstreamViews } from "./admin-views.js";
 import type { ChainResources } from "./chain-resources.js";
 import { answerClientError } from "./client-error.js";
@@ -85,6 +86,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const config = await load(options.config);
 
   const agent = new Agent({ keepAliveTimeout: 4_000, pipelining: 1, ...options.agent });
+  const pool = upstreamPool();
   let client: RegistryClient | undefined;
   let cache: DiscoveryCache | undefined;
   if (config.registry !== undefined) {
@@ -118,6 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       apiKeys: c.auth.apiKeys === undefined ? undefined : apiKeyAuthenticator(c.auth.apiKeys),
     };
     return {
+      pool,
       agent,
       cache,
       logger,
@@ -144,6 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     snapshot = compile(config, version);
   } catch (error) {
     await agent.close();
+    await pool.close();
     await redis?.quit().catch(() => undefined);
     throw error;
   }
@@ -347,6 +351,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await closed;
         await handler.snapshot.close();
         await agent.close();
+        await pool.close();
         cache?.close();
         await client?.close();
         await redis?.quit().catch(() => redis.disconnect());

@@ -114,6 +114,9 @@ export class DiscoveryCache {
   readonly #staleAfterMs: number;
   readonly #backoff: Backoff;
   readonly #watches = new Map<string, Watch>();
+  // The unfiltered watch of each service, found without building its key: the per-call path of
+  // a gateway or client picking an instance.
+  readonly #unfiltered = new Map<string, Watch>();
   readonly #abort = new AbortController();
   #closed = false;
 
@@ -191,9 +194,21 @@ export class DiscoveryCache {
   }
 
   #watch(service: string, filters: InstanceFilters): Watch {
+    const unfiltered =
+      filters.version === undefined &&
+      filters.tags === undefined &&
+      filters.zone === undefined &&
+      filters.status === undefined;
+    if (unfiltered) {
+      const known = this.#unfiltered.get(service);
+      if (known !== undefined) return known;
+    }
     const key = watchKey(service, filters);
     const existing = this.#watches.get(key);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (unfiltered) this.#unfiltered.set(service, existing);
+      return existing;
+    }
     let resolveReady!: (instances: InstanceList) => void;
     let rejectReady!: (error: Error) => void;
     const ready = new Promise<InstanceList>((resolve, reject) => {
@@ -219,6 +234,7 @@ export class DiscoveryCache {
       loop: undefined,
     };
     this.#watches.set(key, watch);
+    if (unfiltered) this.#unfiltered.set(service, watch);
     if (this.#closed) watch.rejectReady(new RegistryClientClosedError("discovery cache"));
     else watch.loop = this.#run(watch).catch((error: unknown) => this.#outage.failure(error, { service }));
     return watch;

@@ -1,0 +1,38 @@
+import type { Duplex, Readable } from "node:stream";
+
+/**
+ * What receives one upstream response, callback by callback — the shape of undici's dispatch
+ * handler, with header lists as strings. Exactly one of `onComplete`, `onError` and `onUpgrade`
+ * ends the exchange.
+ */
+export interface UpstreamHandler {
+  /** The request is under way; `abort` cancels it (the connection is dropped). */
+  onConnect(abort: (error: Error) => void): void;
+  /** The final response head. Return false to pause the body until `resume` is called. */
+  onHeaders(status: number, headers: string[], resume: () => void): boolean;
+  /** A body chunk (a view into the socket's buffer). Return false to pause reading. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(error: Error): void;
+  /** `101 Switching Protocols`: the socket now belongs to the handler. */
+  onUpgrade(status: number, headers: string[], socket: Duplex): void;
+}
+
+/** One request to an upstream origin. */
+export interface UpstreamRequestOptions {
+  /** `http://host:port` or `https://host:port`. */
+  readonly origin: string;
+  /** Path and query. */
+  readonly path: string;
+  readonly method: string;
+  /** Flat `[name, value, …]`, hop-by-hop headers already removed. */
+  readonly headers: readonly string[];
+  /** A whole body (its `Content-Length` among the headers), a stream, or none. */
+  readonly body: Buffer | Readable | null;
+  /** Time until the response head, in milliseconds. */
+  readonly headersTimeout: number;
+  /** Longest silence while the response body streams, in milliseconds. */
+  readonly bodyTimeout: number;
+  /** An `Upgrade` protocol (`websocket`) to ask for. */
+  readonly upgrade?: string | undefined;
+}
