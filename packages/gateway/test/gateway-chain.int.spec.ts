@@ -832,13 +832,18 @@ describe("10. Hot reload in-process", () => {
       (await a.requests()) > before ? true : undefined,
     );
 
-    expect(await gateway.reload(config("b"))).toEqual({ ok: true, version: 2, routes: 2 });
+    expect(await gateway.reload({ listen: { port: 0 }, accessLog: false, ...config("b") })).toEqual({
+      ok: true,
+      version: 2,
+      routes: 2,
+    });
     expect((await viaPool("/echo")).json().name).toBe("b");
     const finished = await inFlight;
     expect(finished.status).toBe(200);
     expect(finished.json().name).toBe("a");
 
     const unknownUpstream = await gateway.reload({
+      listen: { port: 0 },
       ...config("b"),
       routes: [{ id: "echo", match: { path: { prefix: "/echo" } }, upstream: "missing" }],
     });
@@ -848,6 +853,7 @@ describe("10. Hot reload in-process", () => {
       message: expect.stringContaining('no upstream named "missing"'),
     });
     const invalid = await gateway.reload({
+      listen: { port: 0 },
       ...config("a"),
       routes: [{ id: "echo", match: { path: { prefix: "echo" } }, upstream: "a", timeout: "soon" }],
     });
@@ -855,6 +861,9 @@ describe("10. Hot reload in-process", () => {
     const paths = invalid.ok === false ? invalid.issues.map((issue) => issue.path) : [];
     expect(paths).toContain("routes.0.timeout");
     expect(paths.some((path) => path.startsWith("routes.0.match.path"))).toBe(true);
+    // What only a restart can change is refused rather than silently ignored.
+    const moved = await gateway.reload({ listen: { port: 1 }, accessLog: false, ...config("b") });
+    expect(moved.ok === false && moved.issues.map((issue) => issue.path)).toEqual(["listen"]);
 
     // The previous configuration keeps serving, on the same connection all along.
     expect(gateway.snapshot.version).toBe(2);

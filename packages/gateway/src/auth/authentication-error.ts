@@ -10,6 +10,8 @@ export const AuthFailure = {
   /** Not a JWT, or an `Authorization` header that is not `Bearer <token>`. */
   Malformed: "malformed",
   Expired: "expired",
+  /** A JWT without `exp` where the provider requires one (`requireExpiration`). */
+  NoExpiration: "no expiration",
   NotYetValid: "not yet valid",
   WrongAudience: "wrong audience",
   WrongIssuer: "wrong issuer",

@@ -76,6 +76,8 @@ function failureOf(error: unknown): AuthFailure | undefined {
           return AuthFailure.WrongAudience;
         case "iss":
           return AuthFailure.WrongIssuer;
+        case "exp":
+          return AuthFailure.NoExpiration;
         default:
           return AuthFailure.Malformed;
       }
@@ -155,6 +157,7 @@ export class JwtAuthenticator {
       audience: [...resolved.audience],
       algorithms: [...resolved.algorithms],
       clockTolerance: resolved.clockSkew / 1000,
+      ...(resolved.requireExpiration ? { requiredClaims: ["exp"] } : {}),
     };
     this.#cache =
       resolved.tokenCacheSize > 0

@@ -82,6 +82,8 @@ export const jwtProviderSchema = z
     keys: z.array(publicJwkSchema).min(1).optional(),
     /** Accepted `alg` header values. */
     algorithms: z.array(algorithmSchema).min(1).default(["RS256", "ES256", "EdDSA"]),
+    /** Refuse tokens without `exp`: a token that never expires cannot be withdrawn. Default true. */
+    requireExpiration: z.boolean().default(true),
     /** Tolerance for `exp` and `nbf` against this host's clock. */
     clockSkew: durationSchema.prefault("30s"),
     /** After a JWKS fetch, how long an unknown `kid` may not trigger another. */

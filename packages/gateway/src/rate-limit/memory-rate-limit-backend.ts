@@ -23,16 +23,21 @@ const lookahead = 16;
 
 /** One key's state, updated in place so that a known key allocates nothing. */
 class Entry {
-  constructor(
-    /** {@link gcraKind} or {@link bucketKind}; state of the other algorithm counts as unknown. */
-    public kind: number,
-    /** GCRA: the TAT. Token bucket: the tokens left. */
-    public a: number,
-    /** Token bucket: when `a` was stored. */
-    public b: number,
-    /** When the key's bucket is full again: from then on it is as good as unknown. */
-    public expiresAt: number,
-  ) {}
+  /** {@link gcraKind} or {@link bucketKind}; state of the other algorithm counts as unknown. */
+  kind: number;
+  /** GCRA: the TAT. Token bucket: the tokens left. */
+  a: number;
+  /** Token bucket: when `a` was stored. */
+  b: number;
+  /** When the key's bucket is full again: from then on it is as good as unknown. */
+  expiresAt: number;
+
+  constructor(kind: number, a: number, b: number, expiresAt: number) {
+    this.kind = kind;
+    this.a = a;
+    this.b = b;
+    this.expiresAt = expiresAt;
+  }
 }
 
 /**

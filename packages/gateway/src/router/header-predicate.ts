@@ -31,14 +31,19 @@ export function headerPredicate(spec: HeaderMatchSpec): HeaderPredicate {
 
 /** A compiled condition on one request header. */
 export class HeaderPredicate {
+  /** Lower-case header name. */
+  readonly name: string;
+  private readonly mode: number;
+  private readonly value: string;
+  private readonly regex: RegExp | undefined;
+
   /** @internal Use {@link headerPredicate}. */
-  constructor(
-    /** Lower-case header name. */
-    readonly name: string,
-    private readonly mode: number,
-    private readonly value: string,
-    private readonly regex: RegExp | undefined,
-  ) {}
+  constructor(name: string, mode: number, value: string, regex: RegExp | undefined) {
+    this.name = name;
+    this.mode = mode;
+    this.value = value;
+    this.regex = regex;
+  }
 
   /** True when the request's headers satisfy the condition. */
   test(headers: RequestHeaders): boolean {

@@ -106,10 +106,14 @@ export function compileGateway(
         });
       }
     });
-    const id = "openapi";
+    // Configured ids start with a letter or digit, so this one cannot clash with a route's.
+    const id = "_openapi";
     routes.push({
       id,
-      config: routeConfig.parse({ id, match: { path: { exact: o.path }, methods: ["GET", "HEAD"] } }),
+      config: {
+        ...routeConfig.parse({ id: "openapi", match: { path: { exact: o.path }, methods: ["GET", "HEAD"] } }),
+        id,
+      },
       layers: [],
       terminal: openApiEndpoint({
         title: o.title,

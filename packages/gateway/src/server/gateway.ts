@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { type FSWatcher, readFileSync, watch as watchFile } from "node:fs";
 import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
@@ -132,8 +133,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   };
   const compile = (c: GatewayConfig, v: number): GatewaySnapshot => {
-    if (c.redis?.url !== config.redis?.url) {
-      throw new ConfigError([{ path: "redis.url", message: "changing Redis needs a restart" }]);
+    const restartOnly = (
+      ["listen", "tls", "admin", "registry", "redis", "limits", "responseCache"] as const
+    ).filter((key) => JSON.stringify(c[key]) !== JSON.stringify(config[key]));
+    if (restartOnly.length > 0) {
+      throw new ConfigError(
+        restartOnly.map((key) => ({
+          path: key,
+          message: `changing ${key} needs a restart; the running gateway keeps the old value`,
+        })),
+      );
     }
     const built = compileGateway(c, deps(c), v, source);
     // Start the registry watches now rather than at each upstream's first request.
@@ -209,7 +218,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
   if (tls !== undefined) {
-    const secure = { ...readCertificates(), maxHeaderSize: limits.maxHeaderBytes };
+    const secure = {
+      ...readCertificates(),
+      maxHeaderSize: limits.maxHeaderBytes,
+      handshakeTimeout: limits.headersTimeout,
+    };
     tlsServer = tls.http2
       ? createSecureServer({ ...secure, allowHTTP1: true }, serve as never)
       : createHttpsServer(
@@ -221,6 +234,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           },
           serve as never,
         );
+    // The HTTP/2 server has no header or request timeouts of its own: bound the TLS handshake and
+    // idle connections instead (slowloris over TLS).
+    if (tls.http2) tlsServer.setTimeout(limits.keepAliveTimeout);
     tlsServer.on("upgrade", onUpgrade);
     tlsServer.on("clientError", (error: Error, socket: Duplex) => answerClientError(error, socket, logger));
   }
@@ -266,13 +282,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const watchers: FSWatcher[] = [];
   const watchPath = (file: string, onChange: () => void): void => {
-    // Editors and secret mounts replace files: watch the directory, filter by name, debounce.
+    // Editors and secret mounts replace files rather than write them: watch the directory. A
+    // Kubernetes ConfigMap or Secret volume swaps its `..data` symlink instead of touching the
+    // file's own name, so those events count too; a change is acted on only when the file's
+    // content differs from what was last seen.
     let timer: NodeJS.Timeout | undefined;
+    let seen = fileDigest(file);
     try {
       const w = watchFile(dirname(file), (_event, name) => {
-        if (name !== null && name !== basename(file)) return;
+        if (name !== null && name !== basename(file) && !name.startsWith("..data")) return;
         clearTimeout(timer);
-        timer = setTimeout(onChange, 100);
+        timer = setTimeout(() => {
+          const digest = fileDigest(file);
+          if (digest === seen) return;
+          seen = digest;
+          onChange();
+        }, 100);
       });
       w.unref();
       watchers.push(w);
@@ -363,4 +388,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
 function checkingInterval(headersTimeoutMs: number): number {
   return Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
+}
+
+function fileDigest(file: string): string | undefined {
+  try {
+    return createHash("sha256").update(readFileSync(file)).digest("hex");
+  } catch {
+    return undefined;
+  }
 }

@@ -2,10 +2,12 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { createLogger, createMetrics, initTelemetry, type Telemetry } from "@flotilla/observability";
 import { isConfigError } from "@flotilla/resilience";
+import { hashApiKey } from "../auth/hash-api-key.js";
 import { type Gateway, startGateway } from "./gateway.js";
 
 /** Usage of the gateway process. */
 export const gatewayMainUsage = `usage: flotilla-gateway --config <file.yaml|file.json> [--tracing]
+       flotilla-gateway hash-key <api key>   print the "sha256:…" form to put in auth.apiKeys
 
   --config   the gateway configuration (YAML or JSON); watched, a change reloads the routes
   --tracing  send spans (OTLP over HTTP) to OTEL_EXPORTER_OTLP_ENDPOINT or the embedded collector
@@ -21,6 +23,13 @@ export async function runGateway(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<Gateway | undefined> {
+  if (argv[0] === "hash-key") {
+    if (argv.length !== 2 || argv[1] === "") {
+      process.stderr.write(`hash-key takes one API key\n\n${gatewayMainUsage}\n`);
+      process.exitCode = 2;
+    } else process.stdout.write(`${hashApiKey(argv[1]!)}\n`);
+    return undefined;
+  }
   let values: { config?: string | undefined; tracing?: boolean | undefined; help?: boolean | undefined };
   try {
     ({ values } = parseArgs({
