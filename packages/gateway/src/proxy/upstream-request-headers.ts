@@ -1,20 +1,37 @@
 import type { Exchange } from "../chain/exchange.js";
+import { GatewayError, GatewayErrorCode } from "../chain/gateway-error.js";
 import { connectionListed, isHopByHop } from "./hop-by-hop.js";
+import { propagatedTrace } from "./trace-propagation.js";
 
 /** Prefix of the headers only the gateway may set: identity, deadline, caller. */
 export const internalHeaderPrefix = "x-flotilla-";
 
+/** The header section sent upstream: `name: value\r\n` lines, and whether it sets `Content-Length`. */
+export interface UpstreamHead {
+  readonly lines: string;
+  readonly hasContentLength: boolean;
+}
+
+const traceHeaders = new Set(["traceparent", "tracestate", "baggage", "b3"]);
+const safeValue = /^[^\r\n\0]*$/;
+
 /**
- * The header list (flat `[name, value, …]`) sent upstream for `exchange`: the client's headers
- * without hop-by-hop ones, without `X-Forwarded-*`/`Forwarded`/`X-Request-Id` and without any
- * `x-flotilla-*` a client sent (identity and deadline headers are the gateway's to set), then
- * `X-Forwarded-For/Proto/Host` and `Forwarded` (RFC 7239) for this hop, the request id, and
- * what layers put in `exchange.upstreamHeaders` (`null` removes).
+ * The header section sent upstream for `exchange`: the client's headers without hop-by-hop ones,
+ * without `X-Forwarded-*`/`Forwarded`/`X-Request-Id` and without any `x-flotilla-*` a client sent
+ * (identity and deadline headers are the gateway's to set), then `X-Forwarded-For/Proto/Host` and
+ * `Forwarded` (RFC 7239) for this hop, the request id, and what layers put in
+ * `exchange.upstreamHeaders` (`null` removes). With `trace`, the client's trace headers give way
+ * to the gateway span's (see {@link propagatedTrace}). Built as one string: the client's header
+ * values were already checked by Node's parser, the ones layers and rewrites add are checked here.
  *
  * The gateway is the edge: a client's `X-Forwarded-For` is not evidence of anything, so it is
  * replaced, not appended to.
  */
-export function upstreamRequestHeaders(exchange: Exchange, hostOverride: string | undefined): string[] {
+export function upstreamRequestHead(
+  exchange: Exchange,
+  hostOverride: string | undefined,
+  trace: boolean,
+): UpstreamHead {
   const raw = exchange.req.rawHeaders;
   const extra = exchange.upstreamHeaders;
   let hasExtra = false;
@@ -23,7 +40,9 @@ export function upstreamRequestHeaders(exchange: Exchange, hostOverride: string 
     break;
   }
   const listed = connectionListed(exchange.headers.connection);
-  const out: string[] = [];
+  const replacedBody = exchange.requestBody !== undefined;
+  let lines = "";
+  let hasContentLength = false;
   let hostValue: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -39,24 +58,37 @@ export function upstreamRequestHeaders(exchange: Exchange, hostOverride: string 
     if (isHopByHop(lower) || isForwarding(lower) || lower.startsWith(internalHeaderPrefix)) continue;
     if (listed?.has(lower) === true) continue;
     if (hasExtra && lower in extra) continue;
-    if (exchange.requestBody !== undefined && lower === "content-length") continue;
-    out.push(name, raw[i + 1]!);
+    if (lower === "content-length") {
+      if (replacedBody) continue;
+      hasContentLength = true;
+    }
+    if (trace && (traceHeaders.has(lower) || lower.startsWith("x-b3-"))) continue;
+    lines += `${name}: ${raw[i + 1]!}\r\n`;
   }
   const host = hostOverride ?? hostValue ?? exchange.host;
-  out.push("host", host);
-  out.push("x-forwarded-for", exchange.clientIp);
-  out.push("x-forwarded-proto", exchange.protocol);
-  if (hostValue !== undefined) out.push("x-forwarded-host", hostValue);
-  out.push("forwarded", forwardedElement(exchange.clientIp, hostValue, exchange.protocol));
-  out.push("x-request-id", exchange.requestId);
-  if (exchange.requestBody !== undefined) out.push("content-length", String(exchange.requestBody.length));
+  lines += `host: ${host}\r\nx-forwarded-for: ${exchange.clientIp}\r\nx-forwarded-proto: ${exchange.protocol}\r\n`;
+  if (hostValue !== undefined) lines += `x-forwarded-host: ${hostValue}\r\n`;
+  lines += `forwarded: ${forwardedElement(exchange.clientIp, hostValue, exchange.protocol)}\r\nx-request-id: ${exchange.requestId}\r\n`;
+  if (replacedBody) {
+    lines += `content-length: ${exchange.requestBody!.length}\r\n`;
+    hasContentLength = true;
+  }
   if (hasExtra) {
     for (const name in extra) {
       const value = extra[name];
-      if (value !== null && value !== undefined) out.push(name, value);
+      if (value === null || value === undefined) continue;
+      if (!safeValue.test(value)) {
+        throw new GatewayError(
+          GatewayErrorCode.Internal,
+          `a layer set header ${name} to a value with CR, LF or NUL`,
+        );
+      }
+      if (name === "content-length") hasContentLength = true;
+      lines += `${name}: ${value}\r\n`;
     }
   }
-  return out;
+  if (trace) lines += propagatedTrace();
+  return { lines, hasContentLength };
 }
 
 function isForwarding(lower: string): boolean {

@@ -12,10 +12,9 @@ import { UpstreamClientError, UpstreamClientErrorCode } from "../upstream-client
 import type { UpstreamPool } from "../upstream-client/upstream-pool.js";
 import { BodyLimitStream } from "./body-limit-stream.js";
 import { type AttemptPolicy, type AttemptResult, ProxyAttempt } from "./proxy-attempt.js";
-import { propagateTrace } from "./trace-propagation.js";
 import { upgradeOf } from "./upgrade-request.js";
 import type { Upstream } from "./upstream.js";
-import { upstreamRequestHeaders } from "./upstream-request-headers.js";
+import { upstreamRequestHead } from "./upstream-request-headers.js";
 
 /** One upstream of a route and its share of the traffic. */
 export interface WeightedUpstream {
@@ -143,8 +142,7 @@ export class UpstreamStep implements Layer {
         "the request path cannot be forwarded",
       );
     }
-    const headers = upstreamRequestHeaders(exchange, o.rewriteHost);
-    if (o.propagateTrace === true) propagateTrace(headers);
+    const head = upstreamRequestHead(exchange, o.rewriteHost, o.propagateTrace === true);
     const req = exchange.req as IncomingMessage;
     const streamedBody = exchange.requestBody === undefined && hasBody(req, method);
     const declared = req.headers["content-length"];
@@ -209,7 +207,7 @@ export class UpstreamStep implements Layer {
       };
       const started = performance.now();
       const perTry = o.perTryTimeoutMs === undefined ? remaining : Math.min(remaining, o.perTryTimeoutMs);
-      headers.push("x-flotilla-timeout-ms", String(Math.max(1, Math.floor(remaining))));
+
       const handler = new ProxyAttempt(exchange, policy);
       this.#active++;
       const onClose = (): void => {
@@ -221,7 +219,8 @@ export class UpstreamStep implements Layer {
           origin: upstream.origin(instance),
           path,
           method,
-          headers,
+          headers: `${head.lines}x-flotilla-timeout-ms: ${Math.max(1, Math.floor(remaining))}\r\n`,
+          hasContentLength: head.hasContentLength,
           body: upgrade === undefined ? body : null,
           headersTimeout: Math.max(1, Math.ceil(perTry)),
           bodyTimeout: o.idleTimeoutMs,
@@ -232,7 +231,6 @@ export class UpstreamStep implements Layer {
       const result = await handler.result;
       exchange.res.removeListener("close", onClose);
       this.#active--;
-      headers.length -= 2;
       const elapsed = performance.now() - started;
       const status = result.kind === "failed" ? undefined : result.status;
       const error = result.kind === "failed" ? result.error : undefined;

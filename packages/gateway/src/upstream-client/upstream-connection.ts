@@ -86,20 +86,23 @@ export class UpstreamConnection {
     if (this.#handler === undefined) return;
     let head = `${options.method} ${options.path} HTTP/1.1\r\n`;
     const headers = options.headers;
-    let hasLength = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      const value = headers[i + 1]!;
-      if (!validHeaderValue.test(value)) {
-        this.#fail(
-          new UpstreamClientError(UpstreamClientErrorCode.BadResponse, `invalid value for header ${name}`, {
-            unsent: true,
-          }),
-        );
-        return;
+    let hasLength = options.hasContentLength === true;
+    if (typeof headers === "string") head += headers;
+    else {
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!;
+        const value = headers[i + 1]!;
+        if (!validHeaderValue.test(value)) {
+          this.#fail(
+            new UpstreamClientError(UpstreamClientErrorCode.BadResponse, `invalid value for header ${name}`, {
+              unsent: true,
+            }),
+          );
+          return;
+        }
+        if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true;
+        head += `${name}: ${value}\r\n`;
       }
-      if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true;
-      head += `${name}: ${value}\r\n`;
     }
     const body = options.body;
     if (options.upgrade !== undefined) head += `connection: upgrade\r\nupgrade: ${options.upgrade}\r\n`;

@@ -25,8 +25,13 @@ export interface UpstreamRequestOptions {
   /** Path and query. */
   readonly path: string;
   readonly method: string;
-  /** Flat `[name, value, …]`, hop-by-hop headers already removed. */
-  readonly headers: readonly string[];
+  /**
+   * Flat `[name, value, …]` (values checked for CR, LF and NUL), or the header section already
+   * serialized as `name: value\r\n` lines by a caller that checked it; hop-by-hop headers removed.
+   */
+  readonly headers: readonly string[] | string;
+  /** With serialized `headers`: whether they set `Content-Length` (else a streamed body goes chunked). */
+  readonly hasContentLength?: boolean;
   /** A whole body (its `Content-Length` among the headers), a stream, or none. */
   readonly body: Buffer | Readable | null;
   /** Time until the response head, in milliseconds. */
