@@ -58,6 +58,15 @@ export class ProxyAttempt implements UpstreamHandler {
   #retryAfter: string | undefined;
   #done = false;
   #resume: (() => void) | undefined;
+  #held: Buffer | undefined;
+  readonly #flush = (): void => {
+    const held = this.#held;
+    if (held === undefined || this.#done) return;
+    this.#held = undefined;
+    const res = this.#exchange.res as ServerResponse;
+    // Back-pressure catches up at the next chunk: it finds the client's buffer full and pauses.
+    if (!res.write(held)) res.once("drain", this.#onDrain);
+  };
   readonly #onDrain = (): void => {
     this.#resume?.();
   };
@@ -117,7 +126,15 @@ export class ProxyAttempt implements UpstreamHandler {
   onData(chunk: Buffer): boolean {
     switch (this.#mode) {
       case "stream": {
-        const ok = (this.#exchange.res as ServerResponse).write(chunk);
+        // Hold the chunk for the rest of this turn: when the response ends in the same socket
+        // read (nearly every small answer), head, body and end go out as one `res.end(chunk)`.
+        const held = this.#held;
+        this.#held = chunk;
+        if (held === undefined) {
+          queueMicrotask(this.#flush);
+          return true;
+        }
+        const ok = (this.#exchange.res as ServerResponse).write(held);
         if (!ok) this.#exchange.res.once("drain", this.#onDrain);
         return ok;
       }
@@ -141,10 +158,14 @@ export class ProxyAttempt implements UpstreamHandler {
 
   onComplete(): void {
     switch (this.#mode) {
-      case "stream":
-        this.#exchange.res.end();
+      case "stream": {
+        const held = this.#held;
+        this.#held = undefined;
+        if (held === undefined) this.#exchange.res.end();
+        else (this.#exchange.res as ServerResponse).end(held);
         this.#finish({ kind: "sent", status: this.#status });
         return;
+      }
       case "buffer":
         this.#finish({
           kind: "buffered",

@@ -47,6 +47,7 @@ export class ResponseParser {
   #remaining = 0;
   #line = "";
   #noBody = false;
+  #upgraded = false;
   #events: ResponseParserEvents;
 
   constructor(events: ResponseParserEvents) {
@@ -203,6 +204,12 @@ export class ResponseParser {
     const text = buffer.toString("latin1", start, end);
     this.#head = undefined;
     this.#parseHead(text);
+    if (this.#upgraded) {
+      // What follows a 101 head belongs to the new protocol: hand it over with the end.
+      this.#upgraded = false;
+      this.#end(data, consumedFromData);
+      return data.length;
+    }
     return consumedFromData;
   }
 
@@ -219,10 +226,12 @@ export class ResponseParser {
     ) {
       throw bad("malformed status line");
     }
-    const status = Number(statusLine.slice(9, 12));
-    if (!Number.isInteger(status) || status < 100 || statusLine.charCodeAt(9) === 43)
-      throw bad("malformed status code");
-    if (hasControl(statusLine, 13)) throw bad("control character in the status line");
+    const d0 = statusLine.charCodeAt(9) - 48;
+    const d1 = statusLine.charCodeAt(10) - 48;
+    const d2 = statusLine.charCodeAt(11) - 48;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) throw bad("malformed status code");
+    const status = d0 * 100 + d1 * 10 + d2;
+    if (hasControl(statusLine, -1)) throw bad("control character in the status line");
     const http10 = statusLine.charCodeAt(7) === 48;
     const headers: string[] = [];
     let contentLength = -1;
@@ -245,7 +254,7 @@ export class ResponseParser {
       while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
       while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
       const value = text.slice(vs, ve);
-      if (hasControl(value, 0)) throw bad("control character in a header value");
+      if (hasControl(value, -1)) throw bad("control character in a header value");
       headers.push(name, value);
       pos = lineEnd + 2;
       switch (name.length) {
@@ -283,13 +292,14 @@ export class ResponseParser {
     // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and such a message must not be
     // trusted to leave the connection in a known state; a non-chunked one is read until close.
     if (transferEncoding) {
+      close = close || !chunked || contentLength >= 0;
       contentLength = -1;
-      close = close || !chunked;
     }
     const noBody = this.#noBody || status === 204 || status === 304 || status === 101;
     this.#events.onHead(status, headers, !close);
     if (status === 101) {
       this.#state = State.Done;
+      this.#upgraded = true;
       return;
     }
     if (noBody) this.#state = State.Done;

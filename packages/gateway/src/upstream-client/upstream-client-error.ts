@@ -17,6 +17,8 @@ export const UpstreamClientErrorCode = {
 /** One of {@link UpstreamClientErrorCode}'s values. */
 export type UpstreamClientErrorCode = (typeof UpstreamClientErrorCode)[keyof typeof UpstreamClientErrorCode];
 
+const kUpstreamClientError = Symbol.for("flotilla.gateway.upstreamClientError");
+
 /** A failed upstream exchange, with a stable code and the low-level cause. */
 export class UpstreamClientError extends FlotillaError {
   /** True when the request never reached the upstream's application: safe to send again. */
@@ -29,5 +31,15 @@ export class UpstreamClientError extends FlotillaError {
   ) {
     super(code, message, { cause: options.cause });
     this.unsent = options.unsent ?? false;
+    Object.defineProperty(this, kUpstreamClientError, { value: true });
+  }
+
+  // FlotillaError's check answers true for every coded error; this one only for its own kind.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[kUpstreamClientError] === true
+    );
   }
 }

@@ -15,6 +15,9 @@ export interface ConnectionOwner {
 }
 
 const validHeaderValue = /^[^\r\n\0]*$/;
+// Only these are sent again after a kept-alive connection closed without an answer: the upstream
+// may have acted on the request before closing (RFC 9110 §9.2.2).
+const idempotent = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /**
  * One keep-alive HTTP/1.1 connection to an upstream, carrying one request at a time: writes
@@ -41,7 +44,11 @@ export class UpstreamConnection {
   #used = false;
   #sentBytes = false;
   #dead = false;
+  #upgrade: { status: number; headers: string[] } | undefined;
   readonly #resume = (): void => {
+    if (this.#handler !== undefined && this.headersDeadline === 0) {
+      this.bodyDeadline = performance.now() + this.#bodyTimeout;
+    }
     this.socket.resume();
   };
   readonly #abort = (error: Error): void => {
@@ -185,27 +192,42 @@ export class UpstreamConnection {
     this.#keepAlive = keepAlive;
     const handler = this.#handler!;
     if (status === 101) {
-      this.#handler = undefined;
-      this.#dead = true;
-      this.socket.removeAllListeners("data").removeAllListeners("close").removeAllListeners("error");
-      this.#owner.remove(this);
-      handler.onUpgrade(status, headers, this.socket);
+      // Handed over in #onEnd, which the parser calls next with the bytes that followed the head.
+      this.#upgrade = { status, headers };
       return;
     }
     this.bodyDeadline = performance.now() + this.#bodyTimeout;
-    if (!handler.onHeaders(status, headers, this.#resume)) this.socket.pause();
+    if (!handler.onHeaders(status, headers, this.#resume)) this.#pause();
   }
 
   #onBody(chunk: Buffer): void {
     this.bodyDeadline = performance.now() + this.#bodyTimeout;
-    if (!this.#handler!.onData(chunk)) this.socket.pause();
+    if (!this.#handler!.onData(chunk)) this.#pause();
+  }
+
+  // A paused body is the client's doing, not the upstream's: no body deadline runs meanwhile.
+  #pause(): void {
+    this.socket.pause();
+    this.bodyDeadline = 0;
   }
 
   #onEnd(rest: Buffer | undefined): void {
     const handler = this.#handler;
-    if (handler === undefined) {
-      // After a 101 the parser ends too: hand back what followed the head.
+    if (handler === undefined) return;
+    const upgrade = this.#upgrade;
+    if (upgrade !== undefined) {
+      this.#upgrade = undefined;
+      this.#handler = undefined;
+      this.#options = undefined;
+      this.#dead = true;
+      this.socket.removeAllListeners("data").removeAllListeners("close").removeAllListeners("error");
+      this.#owner.remove(this);
+      // Paused around the hand-over: the bytes that followed the head go back in front of the
+      // socket's buffer and reach the new owner's listeners when it resumes.
+      this.socket.pause();
       if (rest !== undefined) this.socket.unshift(rest);
+      handler.onUpgrade(upgrade.status, upgrade.headers, this.socket);
+      this.socket.resume();
       return;
     }
     this.#handler = undefined;
@@ -228,9 +250,11 @@ export class UpstreamConnection {
   #onClose(error: Error | undefined): void {
     if (this.#dead && this.#handler === undefined) return;
     const handler = this.#handler;
-    if (handler !== undefined && this.#parser.finish()) return;
+    const wasDead = this.#dead;
     this.#dead = true;
     this.#owner.remove(this);
+    // A body that runs until the connection closes ends here; the connection is gone either way.
+    if (handler !== undefined && !wasDead && this.#parser.finish()) return;
     if (handler === undefined) return;
     const options = this.#options;
     this.#handler = undefined;

@@ -1,4 +1,4 @@
-import { connect as connectTcp } from "node:net";
+import { connect as connectTcp, isIP } from "node:net";
 import { connect as connectTls } from "node:tls";
 import { UpstreamClientError, UpstreamClientErrorCode } from "./upstream-client-error.js";
 import { type ConnectionOwner, UpstreamConnection } from "./upstream-connection.js";
@@ -170,7 +170,8 @@ function parseOrigin(origin: string): Origin {
     host,
     port: url.port === "" ? (tls ? 443 : 80) : Number(url.port),
     tls,
-    servername: host,
+    // SNI carries host names only (RFC 6066 §3).
+    servername: isIP(host) === 0 ? host : "",
     idle: [],
   };
 }
