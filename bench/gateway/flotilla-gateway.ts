@@ -49,7 +49,11 @@ const config: GatewayConfigInput = {
             auth: { methods: ["bench"] },
             rateLimit: {
               policies: [
-                { name: "per-consumer", key: "consumer", rule: { algorithm: "gcra", limit: 10_000_000, period: "1s" } },
+                {
+                  name: "per-consumer",
+                  key: "consumer",
+                  rule: { algorithm: "gcra", limit: 10_000_000, period: "1s" },
+                },
               ],
             },
           }

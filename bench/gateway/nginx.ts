@@ -2,18 +2,32 @@
 // its configuration, pid file, error log and temporary paths, so nothing under /etc, /var or /run
 // is read or written. One worker, in the foreground (`daemon off`): the benchmark's child is the
 // master, the worker its child.
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Where Debian installs it. */
 export const nginxBinary = "/usr/sbin/nginx";
 
-/** nginx's version (`nginx/1.22.1`), or throws with how to install it. */
+/**
+ * nginx's version (`nginx/1.22.1`). Installs Debian's nginx-light with apt-get when it is missing
+ * and this runs as root (as `ensureWrk` does for wrk); otherwise throws with how to install it.
+ */
 export function nginxVersion(): string {
-  const run = spawnSync(nginxBinary, ["-v"], { encoding: "utf8" });
+  let run = spawnSync(nginxBinary, ["-v"], { encoding: "utf8" });
   if (run.error !== undefined) {
-    throw new Error("this benchmark needs nginx from Debian's packages: sudo apt-get install -y nginx-light");
+    if (process.getuid?.() !== 0) {
+      throw new Error(
+        "this benchmark needs nginx from Debian's packages: sudo apt-get install -y nginx-light",
+      );
+    }
+    process.stderr.write("installing nginx from Debian's packages (apt-get install -y nginx-light)\n");
+    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
+    execFileSync("apt-get", ["install", "-y", "-qq", "nginx-light"], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+    run = spawnSync(nginxBinary, ["-v"], { encoding: "utf8" });
   }
   return /nginx\/[\d.]+/.exec(run.stderr)?.[0] ?? "nginx";
 }
