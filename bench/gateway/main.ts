@@ -20,12 +20,11 @@ import { machineLine } from "../lib/machine.ts";
 import { markdownTable } from "../lib/markdown-table.ts";
 import { publishResults } from "../lib/report.ts";
 import { round, summarise } from "../lib/stats.ts";
-import { ensureWrk } from "../lib/wrk.ts";
+import { ensureWrk, runWrk, type WrkResult } from "../lib/wrk.ts";
 import { bearerCredentials } from "./bearer-token.ts";
 import { nginxLaunch, nginxVersion } from "./nginx.ts";
 import { processTreeCpu } from "./process-cpu.ts";
 import { freePort, httpGet, type ProxyLaunch, type ProxyProcess, startProxy } from "./proxy-process.ts";
-import { runWrkLoad, type WrkLoadResult } from "./wrk-load.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
@@ -105,7 +104,7 @@ function launchOf(
   }
 }
 
-interface Sample extends WrkLoadResult {
+interface Sample extends WrkResult {
   /** Proxy (or, for `direct`, nothing: NaN) and upstream CPU per completed request, µs. */
   readonly proxyCpuUs: number;
   readonly upstreamCpuUs: number;
@@ -156,10 +155,10 @@ async function measure(scenario: Scenario, upstreamPort: number): Promise<Sample
       headers: headersOf(scenario),
       signal: interrupted.signal,
     };
-    await runWrkLoad(url, { ...load, seconds: settings.warmupSeconds });
+    await runWrk(url, { ...load, seconds: settings.warmupSeconds });
     const proxyBefore = cpuOf(scenario, current);
     const upstreamBefore = cpuOf("upstream", upstream?.child);
-    const result = await runWrkLoad(url, load);
+    const result = await runWrk(url, load);
     const proxyCpu = cpuOf(scenario, current) - proxyBefore;
     const upstreamCpu = cpuOf("upstream", upstream?.child) - upstreamBefore;
     if (result.errors > 0) throw new Error(`${scenario}: ${result.errors} failed requests`);
