@@ -374,7 +374,7 @@ describe("a kept-alive connection the upstream closed", () => {
         const pool = newPool();
         const body = makeBody();
         const headers = body === null ? [] : ["content-length", String(body.length)];
-        const method = body === null ? "GET" : "POST";
+        const method = body === null ? "GET" : "PUT";
         const a = await send(pool, { origin: server.origin, method, headers, body, path: "/one" }).done;
         expect(a.text).toBe("conn 0");
         expect(pool.connections).toBe(1);
@@ -394,6 +394,21 @@ describe("a kept-alive connection the upstream closed", () => {
       });
     }
   }
+
+  it("a POST is not resent: the upstream may have acted on it before closing", async () => {
+    const server = await rawServer((socket, request) => {
+      if (request.index === 0) socket.write(ok(`conn ${request.connection}`));
+      else socket.destroy();
+    });
+    const pool = newPool();
+    const body = Buffer.from("charge the card");
+    const headers = ["content-length", String(body.length)];
+    const a = await send(pool, { origin: server.origin, method: "POST", headers, body, path: "/one" }).done;
+    expect(a.text).toBe("conn 0");
+    const b = await send(pool, { origin: server.origin, method: "POST", headers, body, path: "/two" }).done;
+    expect(codeOf(b.error)).toBe("FLT_UPSTREAM_SOCKET_CLOSED");
+    expect(server.requests.filter((r) => r.text.includes("/two"))).toHaveLength(1);
+  });
 
   it("a connection closed while idle (and noticed) is skipped", async () => {
     const server = await rawServer((socket, request) => {

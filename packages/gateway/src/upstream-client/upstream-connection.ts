@@ -261,11 +261,11 @@ export class UpstreamConnection {
     this.#options = undefined;
     const unsent = this.#parser.idle && !this.#sentBytes;
     // A kept-alive connection the upstream closed just as we reused it: the request never reached
-    // its application, so it goes again on a fresh connection (what undici and browsers do).
+    // its application, so an idempotent one goes again on a fresh connection (as browsers do).
     if (
       options !== undefined &&
       unsent &&
-      error?.message !== "aborted" &&
+      idempotent.has(options.method) &&
       (options.body === null || Buffer.isBuffer(options.body))
     ) {
       this.#owner.redispatch(options, handler);
