@@ -148,3 +148,16 @@ describe("slow clients", () => {
     await stillServes();
   });
 });
+
+describe("upgrades", () => {
+  it("refuses an upgrade to anything but WebSocket with a problem document", async () => {
+    const answer = await rawExchange(
+      port,
+      "GET /api/echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    );
+    expect(statusOf(answer)).toBe(400);
+    expect(answer).toContain("application/problem+json");
+    expect(answer).toContain("only WebSocket upgrades are proxied");
+    await stillServes();
+  });
+});

@@ -17,7 +17,9 @@ import { jwtAuthenticator } from "../auth/jwt-authenticator.js";
 import type { JwtProviderInput } from "../auth/jwt-provider-options.js";
 import { memoryCacheStore } from "../cache/memory-cache-store.js";
 import { redisCacheStore } from "../cache/redis-cache-store.js";
+import { GatewayErrorCode } from "../chain/gateway-error.js";
 import { type GatewayLogger, silentLogger } from "../chain/gateway-logger.js";
+import { problemResponse } from "../chain/problem-response.js";
 import type { GatewayConfig, GatewayConfigInput } from "../config/gateway-config.js";
 import { loadGatewayConfig, parseGatewayConfig } from "../config/parse-gateway-config.js";
 import { markUpgrade } from "../proxy/upgrade-request.js";
@@ -194,10 +196,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const res = new ServerResponse(req);
     res.assignSocket(socket as Socket);
     res.shouldKeepAlive = false;
+    // An upgrade answered with anything but 101 (refused, 401, 429, upstream error) ends the
+    // connection: Node does not manage sockets it handed to an `upgrade` listener.
+    res.once("finish", () => socket.end());
     if (protocol !== "websocket") {
-      res
-        .writeHead(400, { "content-type": "text/plain", connection: "close" })
-        .end("only WebSocket upgrades are proxied\n");
+      const problem = problemResponse(
+        400,
+        GatewayErrorCode.BadRequest,
+        "Bad Request",
+        "only WebSocket upgrades are proxied",
+        {
+          connection: "close",
+        },
+      );
+      res.writeHead(problem.status, problem.headers as Record<string, string>).end(problem.body);
       return;
     }
     handler.handle(req, res, (exchange) => markUpgrade(exchange, { socket, head, protocol }));

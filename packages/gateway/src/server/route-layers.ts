@@ -108,5 +108,23 @@ export function routeComposite(
       });
     }
   });
-  return compositeEndpoint(route.composite, pooledUpstreamCaller(upstreams, agent), { logger: res.logger });
+  const endpoint = compositeEndpoint(route.composite, pooledUpstreamCaller(upstreams, agent), {
+    logger: res.logger,
+  });
+  const template = "template" in route.match.path ? route.match.path.template : "";
+  const known = new Set(
+    template
+      .split("/")
+      .filter((segment) => segment.startsWith(":") || segment === "*")
+      .map((segment) => (segment === "*" ? "*" : segment.slice(1))),
+  );
+  for (const param of endpoint.routeParams) {
+    if (!known.has(param)) {
+      issues.push({
+        path: `${path}.composite.parts`,
+        message: `{${param}} is not a parameter of the route's path (${template === "" ? "not a template" : template})`,
+      });
+    }
+  }
+  return endpoint;
 }

@@ -18,17 +18,22 @@ const editableHeaderName = headerNameSchema.refine((name) => !framingHeaders.has
   error: "framing and hop-by-hop headers cannot be transformed",
 });
 
+// The identity and deadline headers are the gateway's own: a transform may not forge them.
+const requestHeaderName = editableHeaderName.refine((name) => !name.toLowerCase().startsWith("x-flotilla-"), {
+  error: "x-flotilla-* headers are set by the gateway (identity, deadline) and cannot be transformed",
+});
+
 /** The options of the transform layer (zod 4). Header names are matched case-insensitively. */
 export const transformOptionsSchema = z.strictObject({
   /** Changes to the request sent upstream. */
   requestHeaders: z
     .strictObject({
       /** Replace (or, with `null`, remove) these headers. */
-      set: z.record(editableHeaderName, z.union([headerValueSchema, z.null()])).prefault({}),
+      set: z.record(requestHeaderName, z.union([headerValueSchema, z.null()])).prefault({}),
       /** Append these values to what the client (or an earlier layer) sent, comma-separated. */
-      add: z.record(editableHeaderName, headerValueSchema).prefault({}),
+      add: z.record(requestHeaderName, headerValueSchema).prefault({}),
       /** Remove these headers. */
-      remove: z.array(editableHeaderName).prefault([]),
+      remove: z.array(requestHeaderName).prefault([]),
     })
     .optional(),
   /** Changes to the response sent to the client. */
