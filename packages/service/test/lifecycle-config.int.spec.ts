@@ -133,14 +133,28 @@ describe("service config", () => {
     expect(issues.find((i) => i.path === "registry.url")?.message).toMatch(/\(from FLOTILLA_REGISTRY_URL\)$/);
   });
 
-  it("refuses an unreadable, non-JSON or YAML file, naming it", async () => {
+  it("reads a YAML file, with environment overrides on top", async () => {
+    const path = await file(
+      "service.yaml",
+      "port: 8081\nregistry:\n  url: http://127.0.0.1:8500\n  ttl: 15s\ndependencies:\n  inventory: { versions: ^1.0.0, required: true }\n",
+    );
+    const config = await loadServiceConfig({ file: path, env: { FLOTILLA_PORT: "9090" } });
+    expect(config.port).toBe(9090);
+    expect(config.registry?.ttl).toBe(15_000);
+    expect(config.dependencies.inventory).toMatchObject({ versions: "^1.0.0", required: true });
+  });
+
+  it("refuses an unreadable, malformed JSON or YAML, or non-object file, naming it", async () => {
     const bad = await file("bad.json", "{ port: 1 ");
     const array = await file("array.json", "[]");
-    for (const [options, message] of [
-      [{ file: bad, env: {} }, /bad\.json is not valid JSON/],
-      [{ file: array, env: {} }, /must hold a JSON object/],
-      [{ file: join(tmpdir(), "flotilla-missing-config.json"), env: {} }, /cannot read/],
-      [{ file: "service.yaml", env: {} }, /YAML is not supported yet/],
+    const badYaml = await file("bad.yaml", "port: [1, 2\n  host: x");
+    const typo = await file("typo.yml", "prot: 8080\n");
+    for (const [options, message, path] of [
+      [{ file: bad, env: {} }, /bad\.json is not valid JSON/, "(file)"],
+      [{ file: array, env: {} }, /must hold an object/, "(file)"],
+      [{ file: join(tmpdir(), "flotilla-missing-config.json"), env: {} }, /cannot read/, "(file)"],
+      [{ file: badYaml, env: {} }, /bad\.yaml is not valid YAML/, "(file)"],
+      [{ file: typo, env: {} }, /unknown|unrecognized/i, "prot"],
     ] as const) {
       let error: unknown;
       try {
@@ -148,7 +162,7 @@ describe("service config", () => {
       } catch (caught) {
         error = caught;
       }
-      expect(issuesOf(error)[0]).toMatchObject({ path: "(file)", message: expect.stringMatching(message) });
+      expect(issuesOf(error)[0]).toMatchObject({ path, message: expect.stringMatching(message) });
     }
   });
 

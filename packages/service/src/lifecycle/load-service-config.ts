@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { ConfigError } from "@flotilla/resilience";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import {
   type ConfigSources,
@@ -133,11 +134,7 @@ export async function loadServiceConfig(options: LoadServiceConfigOptions = {}):
   let fromFile: Record<string, unknown> = {};
   if (file !== undefined && file !== "") {
     const name = String(file);
-    if (/\.ya?ml$/i.test(name)) {
-      throw new ConfigError([
-        { path: "(file)", message: `${name}: YAML is not supported yet; write the config as JSON` },
-      ]);
-    }
+    const yaml = /\.ya?ml$/i.test(name);
     let text: string;
     try {
       text = await readFile(file, "utf8");
@@ -147,14 +144,17 @@ export async function loadServiceConfig(options: LoadServiceConfigOptions = {}):
       ]);
     }
     try {
-      fromFile = JSON.parse(text) as Record<string, unknown>;
+      fromFile = (yaml ? parseYaml(text) : JSON.parse(text)) as Record<string, unknown>;
     } catch (error) {
       throw new ConfigError([
-        { path: "(file)", message: `${name} is not valid JSON: ${(error as Error).message}` },
+        {
+          path: "(file)",
+          message: `${name} is not valid ${yaml ? "YAML" : "JSON"}: ${(error as Error).message}`,
+        },
       ]);
     }
     if (typeof fromFile !== "object" || fromFile === null || Array.isArray(fromFile)) {
-      throw new ConfigError([{ path: "(file)", message: `${name} must hold a JSON object` }]);
+      throw new ConfigError([{ path: "(file)", message: `${name} must hold an object (a mapping)` }]);
     }
   }
   const merged = deepMerge(options.defaults ?? {}, fromFile);
