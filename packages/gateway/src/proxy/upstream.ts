@@ -39,6 +39,7 @@ export class Upstream {
   readonly #service: string;
   readonly #filters: InstanceFilters | undefined;
   readonly #cache: InstanceSource;
+  readonly #inFlight = new Map<string, number>();
   readonly #origins = new WeakMap<ServiceInstance, string>();
 
   constructor(options: UpstreamOptions) {
@@ -67,9 +68,15 @@ export class Upstream {
 
   /** An instance for one attempt (counted as started until {@link Upstream.report}), or `undefined` when none is available. */
   pick(exclude: ReadonlySet<string> | undefined, key: string | undefined): ServiceInstance | undefined {
-    if (exclude === undefined && key === undefined && this.#filters === undefined) {
-      return this.discovery.pick(this.#service);
-    }
+    const instance =
+      exclude === undefined && key === undefined && this.#filters === undefined
+        ? this.discovery.pick(this.#service)
+        : this.#pickWith(exclude, key);
+    if (instance !== undefined) this.#inFlight.set(instance.id, (this.#inFlight.get(instance.id) ?? 0) + 1);
+    return instance;
+  }
+
+  #pickWith(exclude: ReadonlySet<string> | undefined, key: string | undefined): ServiceInstance | undefined {
     return this.discovery.pick(this.#service, {
       ...(exclude === undefined ? {} : { exclude }),
       ...(key === undefined ? {} : { key }),
@@ -84,6 +91,9 @@ export class Upstream {
 
   /** Reports an attempt's outcome: a status, or an error when there was no response. */
   report(instance: ServiceInstance, status: number | undefined, error: unknown, durationMs: number): void {
+    const left = (this.#inFlight.get(instance.id) ?? 1) - 1;
+    if (left > 0) this.#inFlight.set(instance.id, left);
+    else this.#inFlight.delete(instance.id);
     this.discovery.report(this.#service, instance, {
       durationMs,
       ...(status === undefined ? {} : { status }),
@@ -106,6 +116,11 @@ export class Upstream {
   /** The instances now known (before outlier ejection), for the admin API. */
   instances(): readonly ServiceInstance[] {
     return this.#cache.instances(this.#service, this.#filters ?? {});
+  }
+
+  /** Attempts picked and not yet reported, for `instance`. */
+  inFlight(instance: ServiceInstance): number {
+    return this.#inFlight.get(instance.id) ?? 0;
   }
 
   /** True while outlier detection keeps `instance` out of rotation. */

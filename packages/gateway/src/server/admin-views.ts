@@ -21,7 +21,7 @@ export function upstreamViews(snapshot: GatewaySnapshot): UpstreamView[] {
     kind: u.source.kind,
     instances: u.instances().map((instance) => {
       const ejected = u.isEjected(instance);
-      return { address: u.origin(instance), healthy: !ejected, ejected, inFlight: 0 };
+      return { address: u.origin(instance), healthy: !ejected, ejected, inFlight: u.inFlight(instance) };
     }),
   }));
 }
