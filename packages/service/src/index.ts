@@ -110,6 +110,13 @@ export {
   type ServiceDatabaseHandle,
 } from "./lifecycle/database-connector.js";
 export { type LoadServiceConfigOptions, loadServiceConfig } from "./lifecycle/load-service-config.js";
+export {
+  type ClusterPrimary,
+  type ClusterRestartPolicy,
+  type ClusterWorkerInfo,
+  type RunClusterOptions,
+  runCluster,
+} from "./lifecycle/run-cluster.js";
 export { type RunServiceOptions, runService } from "./lifecycle/run-service.js";
 export {
   parseServiceConfig,

@@ -30,6 +30,7 @@ describe("service config", () => {
       host: "127.0.0.1",
       port: 0,
       tags: [],
+      workers: 1,
       database: { poolSize: 10 },
       dependencies: {},
       limits: { bodyLimit: 1_048_576, maxTimeout: 60_000 },

@@ -16,6 +16,11 @@ export const serviceConfig = z.strictObject({
   host: z.string().min(1).prefault("127.0.0.1"),
   /** Port to listen on; 0 picks a free one. */
   port: z.number().int().min(0).max(65_535).prefault(0),
+  /**
+   * Processes serving `port` through `node:cluster`: above 1, `runService` becomes a primary that
+   * forks this many workers, each its own registered instance (`<instanceId>-w<k>`).
+   */
+  workers: z.number().int().min(1).max(64).prefault(1),
   /** The address other services reach this instance at. Default `host`, or `127.0.0.1` for a wildcard host. */
   advertiseAddress: z.string().min(1).optional(),
   zone: z.string().min(1).optional(),
