@@ -1,21 +1,8 @@
 import { durationSchema } from "@flotilla/registry";
 import { z } from "zod";
+import { isFramingHeader } from "../proxy/hop-by-hop.js";
 import { headerNameSchema, methodSchema } from "../transform/option-schemas.js";
 import { pathTemplateProblem } from "./path-template.js";
-
-// Framing, hop-by-hop and routing fields are the caller's to set, never copied from the client.
-const unforwardable = new Set([
-  "host",
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "upgrade",
-  "expect",
-]);
 
 const pathTemplate = z.string().superRefine((text, ctx) => {
   const problem = pathTemplateProblem(text);
@@ -42,7 +29,7 @@ export const compositePartSchema = z.strictObject({
   /** Client request headers to pass on (`accept-language`). */
   forwardHeaders: z
     .array(
-      headerNameSchema.refine((name) => !unforwardable.has(name), {
+      headerNameSchema.refine((name) => !(isFramingHeader(name) || name === "host"), {
         error: "this header cannot be forwarded",
       }),
     )

@@ -26,6 +26,15 @@ export function isHopByHop(lowerName: string): boolean {
 }
 
 /**
+ * True for a lower-case header name that frames the message or belongs to one hop: hop-by-hop
+ * names and `content-length`. Neither configuration (transforms, composite parts) nor clients set
+ * these on what the gateway sends; the gateway does.
+ */
+export function isFramingHeader(lowerName: string): boolean {
+  return lowerName === "content-length" || isHopByHop(lowerName);
+}
+
+/**
  * The extra header names a `Connection` header lists (RFC 9110 §7.6.1: "close, x-foo" makes
  * `x-foo` hop-by-hop), lower case; `undefined` when it lists none beyond `close`/`keep-alive`/`upgrade`.
  */

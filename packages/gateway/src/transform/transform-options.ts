@@ -1,20 +1,9 @@
 import { z } from "zod";
+import { isFramingHeader } from "../proxy/hop-by-hop.js";
 import { jsonBodyMappingSchema } from "./json-body-mapping.js";
 import { headerNameSchema, headerValueSchema } from "./option-schemas.js";
 
-// Message framing and hop-by-hop fields belong to the proxy, never to a transform.
-const framingHeaders = new Set([
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "upgrade",
-]);
-
-const editableHeaderName = headerNameSchema.refine((name) => !framingHeaders.has(name), {
+const editableHeaderName = headerNameSchema.refine((name) => !isFramingHeader(name), {
   error: "framing and hop-by-hop headers cannot be transformed",
 });
 
