@@ -159,7 +159,7 @@ describe("forwarding", () => {
       string,
       string
     >;
-    expect(headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(headers["x-request-id"]).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
   });
 });
 

@@ -96,12 +96,15 @@ export class UpstreamStep implements Layer {
   readonly #random: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   #active = 0;
+  // The policy of an attempt after which no retry can follow: shared, nothing to allocate.
+  readonly #finalAttempt: AttemptPolicy;
 
   constructor(options: UpstreamStepOptions) {
     this.#o = options;
     this.#totalWeight = options.targets.reduce((sum, t) => sum + t.weight, 0);
     this.#random = options.random ?? Math.random;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#finalAttempt = { maxBufferedBytes: options.maxBufferedBytes, retryOnStatus: () => false };
   }
 
   /** Attempts in flight now. */
@@ -195,16 +198,19 @@ export class UpstreamStep implements Layer {
         return unavailable("the route is at its concurrency limit");
       }
       const canRetryMore = retry !== undefined && attempt < retry.attempts && upgrade === undefined;
-      const policy: AttemptPolicy = {
-        maxBufferedBytes: o.maxBufferedBytes,
-        upgrade,
-        retryOnStatus: (status) =>
-          canRetryMore &&
-          retriableMethod &&
-          !bodyConsumed(req, streamedBody) &&
-          statusRetried(retry.on, status) &&
-          retry.budget.tryWithdraw(),
-      };
+      const policy: AttemptPolicy =
+        !canRetryMore && upgrade === undefined
+          ? this.#finalAttempt
+          : {
+              maxBufferedBytes: o.maxBufferedBytes,
+              upgrade,
+              retryOnStatus: (status) =>
+                canRetryMore &&
+                retriableMethod &&
+                !bodyConsumed(req, streamedBody) &&
+                statusRetried(retry.on, status) &&
+                retry.budget.tryWithdraw(),
+            };
       const started = performance.now();
       const perTry = o.perTryTimeoutMs === undefined ? remaining : Math.min(remaining, o.perTryTimeoutMs);
 
