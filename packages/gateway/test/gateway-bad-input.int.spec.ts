@@ -33,8 +33,11 @@ beforeAll(async () => {
   port = Number(new URL(gateway.url).port);
 });
 afterAll(async () => {
-  await gateway.close(1_000);
-  await upstreams.close();
+  try {
+    await gateway.close(1_000);
+  } finally {
+    await upstreams.close();
+  }
 });
 
 async function stillServes(): Promise<void> {

@@ -37,9 +37,12 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await gateway.close(1_000);
-  await telemetry.shutdown();
-  await upstreams.close();
+  try {
+    await gateway.close(1_000);
+    await telemetry.shutdown();
+  } finally {
+    await upstreams.close();
+  }
 });
 
 describe("tracing", () => {
