@@ -15,6 +15,20 @@ export {
   PermanentError,
   PublishFailedError,
 } from "./errors/messaging-error.js";
+export {
+  type EnvelopePublishOptions,
+  Outbox,
+  type OutboxEntry,
+  type OutboxOptions,
+  outbox,
+  type PublishOptions,
+} from "./outbox/outbox.js";
+export { type OutboxLogger, silentOutboxLogger } from "./outbox/outbox-logger.js";
+export { OutboxRelay, type OutboxRelayStatus, outboxRelay } from "./outbox/outbox-relay.js";
+export type { OutboxRelayEvent } from "./outbox/outbox-relay-event.js";
+export type { OutboxRelayOptions } from "./outbox/outbox-relay-options.js";
+export type { OutboxRow } from "./outbox/outbox-row.js";
+export { OutboxSql } from "./outbox/outbox-sql.js";
 export { KeyedSerializer } from "./transport/keyed-serializer.js";
 export { assertTopic, assertTopicPattern, maxTopicLength, topicMatcher } from "./transport/topic.js";
 export {
@@ -30,3 +44,25 @@ export {
   type Transport,
   type TransportMessage,
 } from "./transport/transport.js";
+export type { NatsTransportLogger } from "./transports/nats/nats-logger.js";
+export { NatsTransport, natsTransport } from "./transports/nats/nats-transport.js";
+export {
+  type NatsTransportOptions,
+  natsTransportDefaults,
+  parseNatsTransportOptions,
+  type ResolvedNatsTransportOptions,
+} from "./transports/nats/nats-transport-options.js";
+export { PostgresTransport, postgresTransport } from "./transports/postgres/postgres-transport.js";
+export type {
+  PostgresTransportLogger,
+  PostgresTransportOptions,
+} from "./transports/postgres/postgres-transport-options.js";
+export type { RabbitMqLogger } from "./transports/rabbitmq/rabbitmq-logger.js";
+export { RabbitMqTransport, rabbitmqTransport } from "./transports/rabbitmq/rabbitmq-transport.js";
+export {
+  defaultRabbitMqRetryDelaysMs,
+  parseRabbitMqTransportOptions,
+  type RabbitMqQueueType,
+  type RabbitMqTransportOptions,
+  type ResolvedRabbitMqTransportOptions,
+} from "./transports/rabbitmq/rabbitmq-transport-options.js";

@@ -1,0 +1,10 @@
+import type { QueryResult } from "pg";
+
+/**
+ * Anything that runs a parameterised query: a `pg` `Pool`, `PoolClient` or `Client`. Give the
+ * inbox the transaction's client (the `tx` of a handler) whenever the write must commit or roll
+ * back with other work.
+ */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<QueryResult>;
+}
