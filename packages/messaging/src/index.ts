@@ -1,3 +1,16 @@
+export { Consumer, consumer } from "./consumer/consumer.js";
+export { type ConsumerLogger, silentConsumerLogger } from "./consumer/consumer-logger.js";
+export type { ConsumeOutcome } from "./consumer/consumer-metrics.js";
+export type { ConsumerOptions } from "./consumer/consumer-options.js";
+export type { EnvelopeOutbox, EnvelopeSink } from "./consumer/envelope-sink.js";
+export { type EventHandler, on } from "./consumer/event-handler.js";
+export type { MessageContext } from "./consumer/message-context.js";
+export { deadLetterApi, maxListLimit, maxSelectedIds } from "./dead-letter-api/dead-letter-api.js";
+export type {
+  DeadLetterApiLogger,
+  DeadLetterApiOptions,
+} from "./dead-letter-api/dead-letter-api-options.js";
+export type { DeadLetterJson } from "./dead-letter-api/dead-letter-json.js";
 export { defineEvent, type EventData, type EventDefinition } from "./envelope/define-event.js";
 export { createEnvelope, type Envelope, type EnvelopeInit } from "./envelope/envelope.js";
 export {
@@ -15,6 +28,8 @@ export {
   PermanentError,
   PublishFailedError,
 } from "./errors/messaging-error.js";
+export { Inbox, type InboxOptions, inbox } from "./inbox/inbox.js";
+export type { Queryable } from "./inbox/queryable.js";
 export {
   type EnvelopePublishOptions,
   Outbox,
@@ -29,6 +44,14 @@ export type { OutboxRelayEvent } from "./outbox/outbox-relay-event.js";
 export type { OutboxRelayOptions } from "./outbox/outbox-relay-options.js";
 export type { OutboxRow } from "./outbox/outbox-row.js";
 export { OutboxSql } from "./outbox/outbox-sql.js";
+export { commandFailed } from "./request-reply/command-failed.js";
+export {
+  CommandRequester,
+  type CommandRequesterOptions,
+  commandRequester,
+  type SendOptions,
+} from "./request-reply/command-requester.js";
+export { onCommand } from "./request-reply/on-command.js";
 export { KeyedSerializer } from "./transport/keyed-serializer.js";
 export { assertTopic, assertTopicPattern, maxTopicLength, topicMatcher } from "./transport/topic.js";
 export {
@@ -44,6 +67,11 @@ export {
   type Transport,
   type TransportMessage,
 } from "./transport/transport.js";
+export { MemoryTransport, memoryTransport } from "./transports/memory/memory-transport.js";
+export type {
+  MemoryTransportLogger,
+  MemoryTransportOptions,
+} from "./transports/memory/memory-transport-options.js";
 export type { NatsTransportLogger } from "./transports/nats/nats-logger.js";
 export { NatsTransport, natsTransport } from "./transports/nats/nats-transport.js";
 export {
