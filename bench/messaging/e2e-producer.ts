@@ -15,6 +15,8 @@ interface ProducerArgs {
   readonly count: number;
   readonly rate: number;
   readonly concurrency: number;
+  /** Commit every row first, then start the relay: the pipeline from the outbox on, alone. */
+  readonly backlog: boolean;
 }
 
 const args = JSON.parse(process.argv[2]!) as ProducerArgs;
@@ -37,9 +39,9 @@ for (;;) {
   if (rows[0]!.ready) break;
   await delay(50);
 }
-relay.start();
+if (!args.backlog) relay.start();
 
-const startedAt = Date.now();
+let startedAt = Date.now();
 let next = 0;
 async function produce(): Promise<void> {
   for (;;) {
@@ -76,7 +78,11 @@ async function produce(): Promise<void> {
   }
 }
 await Promise.all(Array.from({ length: args.concurrency }, produce));
-const producedAt = Date.now();
+let producedAt = Date.now();
+if (args.backlog) {
+  startedAt = producedAt = Date.now();
+  relay.start();
+}
 for (;;) {
   const { rows } = await pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM ${box.table} WHERE sent_at IS NULL`,

@@ -22,7 +22,12 @@ function recordingDb(): Queryable & { calls: { text: string; values: unknown[] |
   const calls: { text: string; values: unknown[] | undefined }[] = [];
   return {
     calls,
-    async query(text: string, values?: unknown[]) {
+    async query(
+      statement: string | { readonly text: string; readonly values?: unknown[] },
+      parameters?: unknown[],
+    ) {
+      const [text, values] =
+        typeof statement === "string" ? [statement, parameters] : [statement.text, statement.values];
       calls.push({ text, values });
       return { rows: [], rowCount: 1, command: "INSERT", oid: 0, fields: [] };
     },
@@ -201,20 +206,21 @@ describe("Outbox.publish", () => {
       data: { orderId: "o-1", total: 3 },
     });
     expect(db.calls).toHaveLength(1);
-    const call = db.calls[0] as { text: string; values: unknown[][] };
+    // One row: plain parameters (a prepared statement), not the arrays of a batch.
+    const call = db.calls[0] as { text: string; values: unknown[] };
     expect(call.text).toMatch(/^INSERT INTO "shop"\."outbox"/);
     const [ids, aggregateTypes, aggregateIds, types, payloads, topics, headers, delays] = call.values;
-    expect(ids).toEqual([envelope.id]);
-    expect(aggregateTypes).toEqual(["orders"]);
-    expect(aggregateIds).toEqual(["o-1"]);
-    expect(types).toEqual(["orders.order-placed"]);
-    expect(JSON.parse(payloads?.[0] as string)).toEqual({ orderId: "o-1", total: 3 });
-    expect(topics).toEqual(["orders.order-placed"]);
-    expect(JSON.parse(headers?.[0] as string)).toMatchObject({
+    expect(ids).toEqual(envelope.id);
+    expect(aggregateTypes).toEqual("orders");
+    expect(aggregateIds).toEqual("o-1");
+    expect(types).toEqual("orders.order-placed");
+    expect(JSON.parse(payloads as string)).toEqual({ orderId: "o-1", total: 3 });
+    expect(topics).toEqual("orders.order-placed");
+    expect(JSON.parse(headers as string)).toMatchObject({
       source: "/services/orders",
       "x-tenant": "acme",
     });
-    expect(delays).toEqual([1500]);
+    expect(delays).toEqual(1500);
   });
 
   it("records the active trace context as traceparent and tracestate", async () => {
@@ -295,10 +301,10 @@ describe("Outbox.publish", () => {
       partitionkey: "r",
     });
     await box.publishEnvelope(db, reply, "client.replies", { headers: { "x-a": "b" } });
-    const values = db.calls[0]?.values as unknown[][];
-    expect(values[0]).toEqual([reply.id]);
-    expect(values[2]).toEqual(["r"]);
-    expect(values[5]).toEqual(["client.replies"]);
+    const values = db.calls[0]?.values as unknown[];
+    expect(values[0]).toEqual(reply.id);
+    expect(values[2]).toEqual("r");
+    expect(values[5]).toEqual("client.replies");
     await expect(box.publishEnvelope(db, reply, "not a topic")).rejects.toThrow(/topic/);
   });
 });

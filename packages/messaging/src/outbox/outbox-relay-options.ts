@@ -25,6 +25,11 @@ export interface OutboxRelayOptions {
   readonly batchSize?: number;
   /** Longest wait for new rows when no `NOTIFY` arrives; also how often the backlog metrics refresh. Default `"1s"`. */
   readonly pollInterval?: Duration;
+  /**
+   * While busy (the last read found rows, producers send no NOTIFY), the wait before reading
+   * again after a batch that was not full: rows gathered meanwhile go out together. Default `"5ms"`.
+   */
+  readonly busyPollInterval?: Duration;
   /** How often a relay without the lease tries to take it. Default `"5s"`. */
   readonly leaseRetryInterval?: Duration;
   /** How long sent rows are kept before they are deleted. Default `"24h"`. */
@@ -48,6 +53,7 @@ export interface ResolvedOutboxRelayOptions {
   readonly transport: Transport;
   readonly batchSize: number;
   readonly pollInterval: number;
+  readonly busyPollInterval: number;
   readonly leaseRetryInterval: number;
   readonly retention: number;
   readonly cleanupInterval: number;
@@ -63,6 +69,7 @@ const known = [
   "transport",
   "batchSize",
   "pollInterval",
+  "busyPollInterval",
   "leaseRetryInterval",
   "retention",
   "cleanupInterval",
@@ -95,6 +102,7 @@ export function parseOutboxRelayOptions(options: OutboxRelayOptions): ResolvedOu
     transport: transport as Transport,
     batchSize: reader.number(raw, "batchSize", path, 256, { min: 1, max: 10_000, integer: true }),
     pollInterval: reader.duration(raw, "pollInterval", path, 1_000, { min: 1 }),
+    busyPollInterval: reader.duration(raw, "busyPollInterval", path, 5, { min: 0 }),
     leaseRetryInterval: reader.duration(raw, "leaseRetryInterval", path, 5_000, { min: 1 }),
     retention: reader.duration(raw, "retention", path, 86_400_000),
     cleanupInterval: reader.duration(raw, "cleanupInterval", path, 300_000, { min: 1 }),

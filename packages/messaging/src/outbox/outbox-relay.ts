@@ -54,7 +54,9 @@ function describe(error: unknown): string {
  *   database of the cluster, holds the relay back until it ends; `flotilla_outbox_oldest_unsent_age_seconds`
  *   shows it. While committed rows wait behind such a transaction the relay looks again after
  *   10 ms, doubling up to `pollInterval`.
- * - **Loop**: it waits for the table's `NOTIFY` (sent at commit) or `pollInterval`, reads up to
+ * - **Loop**: idle, it waits for the table's `NOTIFY` (sent at commit) or `pollInterval`; busy, it
+ *   reads again after `busyPollInterval` and producers skip the `NOTIFY` (see `OutboxSql.wakeTable`:
+ *   a notifying commit takes a cluster-wide lock). Each round reads up to
  *   `batchSize` rows, publishes them in order, and marks the confirmed ones sent — after a
  *   `PublishFailedError` only the confirmed prefix. While the broker fails it retries with
  *   `backoff`, records `attempts` and `last_error` on the rows, and warns once per outage. Every
@@ -91,7 +93,10 @@ export class OutboxRelay {
   #oldestMs = 0;
   #published = 0;
   #lastError: string | undefined;
-  #blockedWait = 0;
+  /** The next short wait while rows may be on their way without a NOTIFY; 0 when none. */
+  #shortWait = 0;
+  /** What the wake table says, as far as this relay knows; undefined after taking the lease. */
+  #wakeOn: boolean | undefined;
 
   /** Validates `options`; see {@link outboxRelay}. */
   constructor(options: OutboxRelayOptions) {
@@ -149,7 +154,8 @@ export class OutboxRelay {
           await this.#wait(this.#o.leaseRetryInterval, false);
           continue;
         }
-        if (await this.#cycle()) await this.#wait(this.#idleWait(), true);
+        const wait = await this.#cycle();
+        if (wait > 0) await this.#wait(wait, true);
       }
     } catch (error) {
       this.#o.logger.error(
@@ -212,6 +218,8 @@ export class OutboxRelay {
       return false;
     }
     this.#lease = lease;
+    this.#wakeOn = undefined;
+    this.#shortWait = 0;
     this.#metrics?.leader(true);
     this.#nextCleanup = this.#o.clock.now();
     this.#statsAt = Number.NEGATIVE_INFINITY;
@@ -234,8 +242,8 @@ export class OutboxRelay {
     this.events.emit({ type: "follower", reason });
   }
 
-  /** One read-publish-mark round; true when there was nothing to publish (wait for news). */
-  async #cycle(): Promise<boolean> {
+  /** One read-publish-mark round; returns how long to wait for news before the next (0: go on at once). */
+  async #cycle(): Promise<number> {
     const lease = this.#lease as Lease;
     const { pool, outbox, transport, logger } = this.#o;
     await this.#cleanUp();
@@ -249,17 +257,23 @@ export class OutboxRelay {
       // Any failure on the lease connection may mean the lease is gone; never go on without knowing.
       await this.#dropLease(`reading the outbox failed: ${describe(error)}`, true);
       await this.#wait(this.#o.leaseRetryInterval, false);
-      return false;
+      return 0;
     }
     if (rows.length === 0) {
       await this.#refreshStats(true);
-      this.#blockedWait =
-        this.#depth === 0 ? 0 : Math.min(this.#o.pollInterval, Math.max(10, this.#blockedWait * 2));
+      // Going idle: ask for NOTIFYs, then poll soon, doubling, for the transactions that were
+      // already open without sending one, and for committed rows held back by an open transaction.
+      const wokeUp = this.#wakeOn !== true && (await this.#setWake(true));
+      this.#shortWait =
+        this.#depth > 0 || wokeUp || this.#shortWait > 0
+          ? Math.min(this.#o.pollInterval, Math.max(10, this.#shortWait * 2))
+          : 0;
       this.events.emit({ type: "drained" });
-      return true;
+      return this.#shortWait > 0 ? this.#shortWait : this.#o.pollInterval;
     }
-    this.#blockedWait = 0;
-    if (lease.lost) return false;
+    this.#shortWait = 0;
+    if (this.#wakeOn !== false) await this.#setWake(false);
+    if (lease.lost) return 0;
     const messages = rows.map((row) => rowToMessage(row, outbox.source));
     let confirmed = rows.length;
     let failure: unknown;
@@ -286,7 +300,7 @@ export class OutboxRelay {
           "outbox relay could not mark published rows; they will be published again",
         );
         await this.#wait(this.#o.leaseRetryInterval, false);
-        return false;
+        return 0;
       }
       this.#published += confirmed;
       this.#metrics?.published(confirmed);
@@ -294,7 +308,7 @@ export class OutboxRelay {
     }
     if (failure !== undefined) {
       await this.#failed(failure, rows.slice(confirmed), confirmed);
-      return false;
+      return 0;
     }
     if (this.#failures > 0) {
       logger.info(
@@ -306,7 +320,26 @@ export class OutboxRelay {
     }
     this.#lastError = undefined;
     await this.#refreshStats(false);
-    return false;
+    // Busy, without NOTIFYs: a full batch means more is waiting; otherwise gather a few more rows.
+    return rows.length < this.#o.batchSize ? this.#o.busyPollInterval : 0;
+  }
+
+  /** Records in the wake table whether producers should NOTIFY; false when that failed (polling still covers). */
+  async #setWake(on: boolean): Promise<boolean> {
+    const lease = this.#lease;
+    if (lease === undefined || lease.lost) return false;
+    try {
+      await lease.client.query(this.#o.outbox.sql.setWake, [on]);
+      this.#wakeOn = on;
+      return true;
+    } catch (error) {
+      this.#wakeOn = undefined;
+      this.#o.logger.debug(
+        { err: error, table: this.#o.outbox.table },
+        "outbox relay could not set its wake flag",
+      );
+      return false;
+    }
   }
 
   async #failed(error: unknown, unconfirmed: readonly OutboxRow[], confirmed: number): Promise<void> {
@@ -374,14 +407,6 @@ export class OutboxRelay {
       logger.debug({ table: outbox.table, deleted }, "outbox relay deleted sent rows");
       this.events.emit({ type: "cleaned", deleted });
     }
-  }
-
-  /**
-   * How long to wait for news after an empty read: `pollInterval`, or while committed rows wait
-   * behind an open transaction (their NOTIFY came and went) 10 ms doubling up to `pollInterval`.
-   */
-  #idleWait(): number {
-    return this.#blockedWait > 0 ? this.#blockedWait : this.#o.pollInterval;
   }
 
   /** Waits `ms`; stop and a lost lease end the wait early, and so does a `NOTIFY` when `onNotify`. */

@@ -20,11 +20,21 @@ export class OutboxSql {
   readonly table: string;
   /** The `LISTEN`/`NOTIFY` channel the insert trigger signals. */
   readonly notifyChannel: string;
+  /**
+   * The one-row table where the relay says whether it wants a `NOTIFY` (`wake`): only while it is
+   * idle. NOTIFY takes a cluster-wide lock at commit that serialises every notifying transaction
+   * (it halved the producers' commit rate in the messaging benchmark), so busy producers skip it.
+   */
+  readonly wakeTable: string;
+  /** `$1`: whether the relay wants a `NOTIFY` for the next insert. */
+  readonly setWake: string;
   /** The advisory lock that makes one relay the leader. */
   readonly leaseKey: bigint;
   /** The idempotent DDL, one multi-statement string (an implicit transaction under the simple protocol). */
   readonly install: string;
   readonly insert: string;
+  /** {@link OutboxSql.insert} for one row: plain parameters, planned once per connection. */
+  readonly insertOne: { readonly name: string; readonly text: string };
   /** `$1`: batch size. Only rows of finished transactions, in commit-safe order. */
   readonly selectBatch: string;
   /** `$1`: ids. */
@@ -46,6 +56,9 @@ export class OutboxSql {
     this.leaseKey = advisoryLockKey(`flotilla.outbox.relay:${schema}.${table}`);
     const installKey = advisoryLockKey(`flotilla.outbox.install:${schema}.${table}`);
     const fn = `${quote(schema)}.${quote(`${table}_notify`)}`;
+    const wake = `${quote(schema)}.${quote(`${table}_relay`)}`;
+    this.wakeTable = wake;
+    this.setWake = `UPDATE ${wake} SET wake = $1`;
     const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
     this.install = `
 SELECT pg_advisory_xact_lock(${installKey}::bigint);
@@ -66,9 +79,16 @@ CREATE TABLE IF NOT EXISTS ${t} (
   attempts integer NOT NULL DEFAULT 0,
   last_error text
 );
+CREATE TABLE IF NOT EXISTS ${wake} (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  wake boolean NOT NULL DEFAULT true
+);
+INSERT INTO ${wake} (singleton) VALUES (true) ON CONFLICT DO NOTHING;
 CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
-  PERFORM pg_notify(${literal(this.notifyChannel)}, '');
+  IF EXISTS (SELECT 1 FROM ${wake} WHERE wake) THEN
+    PERFORM pg_notify(${literal(this.notifyChannel)}, '');
+  END IF;
   RETURN NULL;
 END
 $fn$;
@@ -92,6 +112,11 @@ SELECT r.id, r.aggregatetype, r.aggregateid, r.type, r.payload::jsonb, r.topic, 
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[])
      WITH ORDINALITY AS r(id, aggregatetype, aggregateid, type, payload, topic, headers, delay_ms, ord)
 ORDER BY r.ord`;
+    this.insertOne = {
+      name: `flt_outbox_insert_${createHash("sha256").update(t).digest("hex").slice(0, 16)}`,
+      text: `INSERT INTO ${t} (id, aggregatetype, aggregateid, type, payload, topic, headers, available_at)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, now() + $8::float8 * interval '1 millisecond')`,
+    };
     // Every transaction below the snapshot's xmin has finished, so no row can later appear before
     // the ones read here: unlike a bare sequence, which a transaction that commits late fills in behind the reader.
     this.selectBatch = `SELECT id, aggregatetype, aggregateid, type, payload, topic, headers,

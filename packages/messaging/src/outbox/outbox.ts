@@ -277,6 +277,23 @@ export class Outbox {
 
   async #insert(tx: Queryable, records: readonly OutboxRecord[]): Promise<void> {
     if (records.length === 0) return;
+    if (records.length === 1) {
+      const r = records[0]!;
+      await tx.query({
+        ...this.sql.insertOne,
+        values: [
+          r.id,
+          r.aggregatetype,
+          r.aggregateid,
+          r.type,
+          JSON.stringify(r.payload ?? null),
+          r.topic,
+          JSON.stringify(r.headers),
+          r.delayMs,
+        ],
+      });
+      return;
+    }
     const column = <T>(pick: (record: OutboxRecord) => T): T[] => records.map(pick);
     await tx.query(this.sql.insert, [
       column((r) => r.id),
