@@ -1,15 +1,11 @@
 export { Consumer, consumer } from "./consumer/consumer.js";
-export { type ConsumerLogger, silentConsumerLogger } from "./consumer/consumer-logger.js";
 export type { ConsumeOutcome } from "./consumer/consumer-metrics.js";
 export type { ConsumerOptions } from "./consumer/consumer-options.js";
 export type { EnvelopeOutbox, EnvelopeSink } from "./consumer/envelope-sink.js";
 export { type EventHandler, on } from "./consumer/event-handler.js";
 export type { MessageContext } from "./consumer/message-context.js";
 export { deadLetterApi, maxListLimit, maxSelectedIds } from "./dead-letter-api/dead-letter-api.js";
-export type {
-  DeadLetterApiLogger,
-  DeadLetterApiOptions,
-} from "./dead-letter-api/dead-letter-api-options.js";
+export type { DeadLetterApiOptions } from "./dead-letter-api/dead-letter-api-options.js";
 export type { DeadLetterJson } from "./dead-letter-api/dead-letter-json.js";
 export { defineEvent, type EventData, type EventDefinition } from "./envelope/define-event.js";
 export { createEnvelope, type Envelope, type EnvelopeInit } from "./envelope/envelope.js";
@@ -30,6 +26,7 @@ export {
 } from "./errors/messaging-error.js";
 export { Inbox, type InboxOptions, inbox } from "./inbox/inbox.js";
 export type { Queryable } from "./inbox/queryable.js";
+export { isMessagingLogger, type MessagingLogger, readLogger, silentLogger } from "./messaging-logger.js";
 export {
   type EnvelopePublishOptions,
   Outbox,
@@ -38,7 +35,6 @@ export {
   outbox,
   type PublishOptions,
 } from "./outbox/outbox.js";
-export { type OutboxLogger, silentOutboxLogger } from "./outbox/outbox-logger.js";
 export { OutboxRelay, type OutboxRelayStatus, outboxRelay } from "./outbox/outbox-relay.js";
 export type { OutboxRelayEvent } from "./outbox/outbox-relay-event.js";
 export type { OutboxRelayOptions } from "./outbox/outbox-relay-options.js";
@@ -68,11 +64,7 @@ export {
   type TransportMessage,
 } from "./transport/transport.js";
 export { MemoryTransport, memoryTransport } from "./transports/memory/memory-transport.js";
-export type {
-  MemoryTransportLogger,
-  MemoryTransportOptions,
-} from "./transports/memory/memory-transport-options.js";
-export type { NatsTransportLogger } from "./transports/nats/nats-logger.js";
+export type { MemoryTransportOptions } from "./transports/memory/memory-transport-options.js";
 export { NatsTransport, natsTransport } from "./transports/nats/nats-transport.js";
 export {
   type NatsTransportOptions,
@@ -81,11 +73,7 @@ export {
   type ResolvedNatsTransportOptions,
 } from "./transports/nats/nats-transport-options.js";
 export { PostgresTransport, postgresTransport } from "./transports/postgres/postgres-transport.js";
-export type {
-  PostgresTransportLogger,
-  PostgresTransportOptions,
-} from "./transports/postgres/postgres-transport-options.js";
-export type { RabbitMqLogger } from "./transports/rabbitmq/rabbitmq-logger.js";
+export type { PostgresTransportOptions } from "./transports/postgres/postgres-transport-options.js";
 export { RabbitMqTransport, rabbitmqTransport } from "./transports/rabbitmq/rabbitmq-transport.js";
 export {
   defaultRabbitMqRetryDelaysMs,

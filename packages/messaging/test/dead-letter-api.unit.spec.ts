@@ -308,7 +308,10 @@ describe("deadLetterApi", () => {
       replay: async () => 0,
       purge: async () => 0,
     };
-    await serve(failing, { logger: { error: (fields) => logged.push(fields) } });
+    const ignore = () => undefined;
+    await serve(failing, {
+      logger: { debug: ignore, info: ignore, warn: ignore, error: (fields) => logged.push(fields) },
+    });
     const unavailable = await call("/dead-letters");
     expect(unavailable.status).toBe(503);
     expect(unavailable.headers.get("retry-after")).toBe("5");

@@ -4,9 +4,9 @@
 import { FakeClock } from "@flotilla/resilience/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isMessagingError, MessagingErrorCode } from "../src/errors/messaging-error.js";
+import type { MessagingLogger as MemoryTransportLogger } from "../src/messaging-logger.js";
 import type { Delivery, OutgoingMessage } from "../src/transport/transport.js";
 import { type MemoryTransport, memoryTransport } from "../src/transports/memory/memory-transport.js";
-import type { MemoryTransportLogger } from "../src/transports/memory/memory-transport-options.js";
 import { transportConformance } from "./fixtures/transport-conformance.js";
 import { collector } from "./fixtures/wait-for.js";
 
@@ -23,7 +23,14 @@ function message(topic: string, init: Partial<OutgoingMessage> = {}): OutgoingMe
 
 function recordingLogger(): MemoryTransportLogger & { warnings: { fields: object; message: string }[] } {
   const warnings: { fields: object; message: string }[] = [];
-  return { debug: () => {}, warn: (fields, text) => warnings.push({ fields, message: text }), warnings };
+  const ignore = () => {};
+  return {
+    debug: ignore,
+    info: ignore,
+    error: ignore,
+    warn: (fields, text) => warnings.push({ fields, message: text }),
+    warnings,
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

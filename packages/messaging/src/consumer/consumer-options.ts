@@ -9,9 +9,9 @@ import type { Pool } from "pg";
 import type { Registry } from "prom-client";
 import { defaultMaxMessageBytes } from "../envelope/envelope-codec.js";
 import { type Inbox, inbox } from "../inbox/inbox.js";
+import { isMessagingLogger, type MessagingLogger, silentLogger } from "../messaging-logger.js";
 import { assertTopicPattern } from "../transport/topic.js";
 import type { Transport } from "../transport/transport.js";
-import { type ConsumerLogger, isConsumerLogger, silentConsumerLogger } from "./consumer-logger.js";
 import type { EnvelopeOutbox } from "./envelope-sink.js";
 import type { EventHandler } from "./event-handler.js";
 
@@ -70,7 +70,7 @@ export interface ConsumerOptions {
   /** Largest message accepted; larger ones are dead-lettered as `too-large`. Default 256 KiB. */
   readonly maxMessageBytes?: number;
   /** pino-compatible; default silent. */
-  readonly logger?: ConsumerLogger;
+  readonly logger?: MessagingLogger;
   /** prom-client registry for the consumer's metrics; default none. */
   readonly registry?: Registry;
   /** Times handler durations and database retry waits. Default `systemClock`. */
@@ -94,7 +94,7 @@ export interface ResolvedConsumerOptions {
   readonly backoff: Backoff;
   readonly retention: { readonly olderThanMs: number; readonly everyMs: number } | undefined;
   readonly maxMessageBytes: number;
-  readonly logger: ConsumerLogger;
+  readonly logger: MessagingLogger;
   readonly registry: Registry | undefined;
   readonly clock: Clock;
 }
@@ -211,9 +211,9 @@ export function parseConsumerOptions(
     min: 1,
     integer: true,
   });
-  let logger = silentConsumerLogger;
+  let logger = silentLogger;
   if (raw.logger !== undefined) {
-    if (isConsumerLogger(raw.logger)) logger = raw.logger;
+    if (isMessagingLogger(raw.logger)) logger = raw.logger;
     else reader.issue("logger", "expected a pino-compatible logger with debug(), info(), warn() and error()");
   }
   const registry = raw.registry as Registry | undefined;

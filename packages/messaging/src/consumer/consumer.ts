@@ -4,9 +4,9 @@ import type { PoolClient } from "pg";
 import type { Envelope } from "../envelope/envelope.js";
 import { encodeEnvelope } from "../envelope/envelope-codec.js";
 import { MessagingError, MessagingErrorCode } from "../errors/messaging-error.js";
+import type { MessagingLogger } from "../messaging-logger.js";
 import type { DeadLetterReason, Delivery, OutgoingMessage, Subscription } from "../transport/transport.js";
 import { BatchQueue } from "./batch-queue.js";
-import type { ConsumerLogger } from "./consumer-logger.js";
 import { ConsumerMetrics } from "./consumer-metrics.js";
 import {
   type ConsumerOptions,
@@ -274,7 +274,7 @@ export class Consumer {
 
   #context(job: Job, tx: PoolClient | undefined): MessageContext {
     const { logger, name } = this.#o;
-    let bound: ConsumerLogger | undefined;
+    let bound: MessagingLogger | undefined;
     return {
       tx,
       attempt: job.delivery.attempt,

@@ -1,7 +1,7 @@
 import type { Envelope } from "../envelope/envelope.js";
 import { isPermanentError } from "../errors/messaging-error.js";
+import type { MessagingLogger } from "../messaging-logger.js";
 import { DeadLetterCode, type DeadLetterReason, type Delivery } from "../transport/transport.js";
-import type { ConsumerLogger } from "./consumer-logger.js";
 import { type ConsumeOutcome, type ConsumerMetrics, unknownTypeLabel } from "./consumer-metrics.js";
 import type { ConsumerSpan } from "./consumer-span.js";
 import type { EventHandler } from "./event-handler.js";
@@ -20,7 +20,7 @@ export interface DeliverySettlerOptions {
   readonly maxAttempts: number;
   /** Milliseconds to wait before the retry after `attempt` failed with `error`. */
   readonly delay: (attempt: number, error: unknown) => number;
-  readonly logger: ConsumerLogger;
+  readonly logger: MessagingLogger;
   readonly metrics: ConsumerMetrics;
   /** Called after a dead letter of a message whose envelope could be read (a command's failure reply). */
   readonly afterDeadLetter: (target: SettleTarget, reason: DeadLetterReason) => Promise<void>;

@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from "@flotilla/resilience";
 import type { Inbox } from "../inbox/inbox.js";
 import type { Queryable } from "../inbox/queryable.js";
-import type { ConsumerLogger } from "./consumer-logger.js";
+import type { MessagingLogger } from "../messaging-logger.js";
 
 /** What an {@link InboxSweeper} needs. */
 export interface InboxSweeperOptions {
@@ -12,7 +12,7 @@ export interface InboxSweeperOptions {
   /** Milliseconds between sweeps. */
   readonly everyMs: number;
   readonly clock: Clock;
-  readonly logger: ConsumerLogger;
+  readonly logger: MessagingLogger;
   readonly consumer: string;
 }
 

@@ -1,6 +1,6 @@
 import type { PoolClient } from "pg";
+import type { MessagingLogger } from "../messaging-logger.js";
 import type { TransportMessage } from "../transport/transport.js";
-import type { ConsumerLogger } from "./consumer-logger.js";
 
 /** What a handler gets beside the event. */
 export interface MessageContext {
@@ -15,7 +15,7 @@ export interface MessageContext {
   /** 1 for the first delivery, counting retries and redeliveries. */
   readonly attempt: number;
   /** The consumer's logger, bound to the message (`consumer`, `messageId`, `type`) when it has `child`. */
-  readonly logger: ConsumerLogger;
+  readonly logger: MessagingLogger;
   /** Aborted when the consumer is closing: a long handler should stop and throw, to be retried. */
   readonly signal: AbortSignal;
   /** The message as the transport delivered it (topic, key, headers, raw body). */

@@ -1,13 +1,6 @@
 import { ConfigReader, isFlotillaError } from "@flotilla/resilience";
 import { MessagingError, MessagingErrorCode } from "../errors/messaging-error.js";
-
-/**
- * The logging method the dead-letter API calls for unexpected failures; a pino `Logger` (what
- * `createLogger` of `@flotilla/observability` returns) fits as it is.
- */
-export interface DeadLetterApiLogger {
-  error(fields: object, message: string): void;
-}
+import { type MessagingLogger, readLogger } from "../messaging-logger.js";
 
 /** Options of {@link deadLetterApi}. */
 export interface DeadLetterApiOptions {
@@ -16,19 +9,18 @@ export interface DeadLetterApiOptions {
   /** Largest request body accepted, in bytes. Default 65 536 (64 KiB). */
   readonly maxBodyBytes?: number;
   /** Where unexpected failures (answered with 500) go. Default: silent. */
-  readonly logger?: DeadLetterApiLogger;
+  readonly logger?: MessagingLogger;
 }
 
 /** {@link DeadLetterApiOptions} after validation, defaults applied. */
 export interface ResolvedDeadLetterApiOptions {
   readonly basePath: string;
   readonly maxBodyBytes: number;
-  readonly logger: DeadLetterApiLogger;
+  readonly logger: MessagingLogger;
 }
 
 const optionKeys = ["basePath", "maxBodyBytes", "logger"] as const;
 const basePathPattern = /^(?:\/[A-Za-z0-9._~-]+)+$/;
-const silent: DeadLetterApiLogger = { error: () => {} };
 
 /**
  * Validates {@link DeadLetterApiOptions}; throws a `FLT_MESSAGING_CONFIG_INVALID`
@@ -47,14 +39,8 @@ export function parseDeadLetterApiOptions(raw: unknown): ResolvedDeadLetterApiOp
     );
   }
   const maxBodyBytes = reader.number(obj, "maxBodyBytes", path, 65_536, { min: 1, integer: true });
-  let logger = silent;
-  if (obj.logger !== undefined) {
-    if (typeof (obj.logger as Partial<DeadLetterApiLogger> | null)?.error === "function") {
-      logger = obj.logger as DeadLetterApiLogger;
-    } else {
-      reader.issue(`${path}.logger`, "expected a pino-compatible logger with error()");
-    }
-  }
+  const logger = readLogger(reader, obj.logger, `${path}.logger`);
+
   try {
     reader.throwIfInvalid();
   } catch (cause) {

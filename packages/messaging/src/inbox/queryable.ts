@@ -8,5 +8,9 @@ import type { QueryResult } from "pg";
 export interface Queryable {
   query(text: string, values?: unknown[]): Promise<QueryResult>;
   /** With `name`, a prepared statement: parsed and planned once per connection. */
-  query(config: { readonly name?: string; readonly text: string; readonly values?: unknown[] }): Promise<QueryResult>;
+  query(config: {
+    readonly name?: string;
+    readonly text: string;
+    readonly values?: unknown[];
+  }): Promise<QueryResult>;
 }

@@ -7,9 +7,9 @@ import {
 } from "@flotilla/resilience";
 import type pg from "pg";
 import type { Registry } from "prom-client";
+import { type MessagingLogger, readLogger } from "../messaging-logger.js";
 import type { Transport } from "../transport/transport.js";
 import { Outbox } from "./outbox.js";
-import { type OutboxLogger, readOutboxLogger } from "./outbox-logger.js";
 
 /** Options of {@link outboxRelay}. */
 export interface OutboxRelayOptions {
@@ -41,7 +41,7 @@ export interface OutboxRelayOptions {
   /** Where the `flotilla_outbox_*` metrics are registered (e.g. `Metrics.registry`). Default: none. */
   readonly registry?: Registry;
   /** A pino-compatible logger. Default: silent. */
-  readonly logger?: OutboxLogger;
+  readonly logger?: MessagingLogger;
   /** Times the waits. Default `systemClock`. */
   readonly clock?: Clock;
 }
@@ -59,7 +59,7 @@ export interface ResolvedOutboxRelayOptions {
   readonly cleanupInterval: number;
   readonly backoff: Backoff;
   readonly registry: Registry | undefined;
-  readonly logger: OutboxLogger;
+  readonly logger: MessagingLogger;
   readonly clock: Clock;
 }
 
@@ -109,7 +109,7 @@ export function parseOutboxRelayOptions(options: OutboxRelayOptions): ResolvedOu
     backoff:
       reader.fn<Backoff>(raw, "backoff", path) ?? fullJitterBackoff({ initialDelay: 100, maxDelay: 10_000 }),
     registry,
-    logger: readOutboxLogger(reader, raw, "logger", path),
+    logger: readLogger(reader, raw.logger, `${path}.logger`),
     clock: reader.clock(raw, "clock", path),
   };
   reader.throwIfInvalid();

@@ -1,10 +1,10 @@
 import { injectContext } from "@flotilla/observability";
 import { type Clock, ConfigReader, type Duration, type TimerHandle } from "@flotilla/resilience";
-import { type ConsumerLogger, isConsumerLogger, silentConsumerLogger } from "../consumer/consumer-logger.js";
 import type { EventData, EventDefinition } from "../envelope/define-event.js";
 import { createEnvelope, type Envelope } from "../envelope/envelope.js";
 import { decodeEnvelope, defaultMaxMessageBytes, encodeEnvelope } from "../envelope/envelope-codec.js";
 import { MessagingError, MessagingErrorCode } from "../errors/messaging-error.js";
+import { isMessagingLogger, type MessagingLogger, silentLogger } from "../messaging-logger.js";
 import { assertTopic } from "../transport/topic.js";
 import { DeadLetterCode, type Delivery, type Subscription, type Transport } from "../transport/transport.js";
 import { commandFailed } from "./command-failed.js";
@@ -28,7 +28,7 @@ export interface CommandRequesterOptions {
   /** Largest command or reply, in bytes. Default 256 KiB. */
   readonly maxMessageBytes?: number;
   /** pino-compatible; default silent. */
-  readonly logger?: ConsumerLogger;
+  readonly logger?: MessagingLogger;
   /** Times the reply timeouts. Default `systemClock`. */
   readonly clock?: Clock;
 }
@@ -88,7 +88,7 @@ export class CommandRequester {
   readonly #queue: string;
   readonly #prefetch: number;
   readonly #maxBytes: number;
-  readonly #logger: ConsumerLogger;
+  readonly #logger: MessagingLogger;
   readonly #clock: Clock;
   readonly #pending = new Map<string, Pending>();
   #subscription: Promise<Subscription> | undefined;
@@ -122,9 +122,9 @@ export class CommandRequester {
       min: 1,
       integer: true,
     });
-    this.#logger = silentConsumerLogger;
+    this.#logger = silentLogger;
     if (raw.logger !== undefined) {
-      if (isConsumerLogger(raw.logger)) this.#logger = raw.logger;
+      if (isMessagingLogger(raw.logger)) this.#logger = raw.logger;
       else
         reader.issue("logger", "expected a pino-compatible logger with debug(), info(), warn() and error()");
     }

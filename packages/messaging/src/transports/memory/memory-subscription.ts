@@ -1,16 +1,16 @@
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
+import type { MessagingLogger } from "../../messaging-logger.js";
 import { KeyedSerializer } from "../../transport/keyed-serializer.js";
 import type { SubscribeOptions, Subscription } from "../../transport/transport.js";
 import type { MemoryDeadLetters } from "./memory-dead-letters.js";
 import { type DeliverySettler, MemoryDelivery } from "./memory-delivery.js";
 import type { MemoryQueue, QueueConsumer, QueuedMessage } from "./memory-queue.js";
-import type { MemoryTransportLogger } from "./memory-transport-options.js";
 
 /** What a {@link MemorySubscription} needs from its transport. */
 export interface MemorySubscriptionContext {
   readonly source: MemoryQueue;
   readonly deadLetters: MemoryDeadLetters;
-  readonly logger: MemoryTransportLogger;
+  readonly logger: MessagingLogger;
   readonly retryDelayOnThrowMs: number;
   /** False once the transport dropped its queues: settling is refused then. */
   isOpen(): boolean;

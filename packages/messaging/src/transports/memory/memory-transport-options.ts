@@ -1,19 +1,6 @@
 import { type Clock, ConfigReader, isFlotillaError } from "@flotilla/resilience";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-
-/**
- * The logging methods the memory transport calls; a pino `Logger` (what `createLogger` of
- * `@flotilla/observability` returns) fits as it is.
- */
-export interface MemoryTransportLogger {
-  debug(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
-
-const ignore = (): void => {};
-
-/** The default logger: drops everything. */
-export const silentMemoryTransportLogger: MemoryTransportLogger = { debug: ignore, warn: ignore };
+import { type MessagingLogger, readLogger } from "../../messaging-logger.js";
 
 /** Options of {@link memoryTransport}. */
 export interface MemoryTransportOptions {
@@ -22,14 +9,14 @@ export interface MemoryTransportOptions {
   /** How long a message waits before redelivery when its handler threw without settling. Default 1000. */
   readonly retryDelayOnThrowMs?: number;
   /** Where handler failures go. Default: silent. */
-  readonly logger?: MemoryTransportLogger;
+  readonly logger?: MessagingLogger;
 }
 
 /** {@link MemoryTransportOptions} after validation, defaults applied. */
 export interface ResolvedMemoryTransportOptions {
   readonly clock: Clock;
   readonly retryDelayOnThrowMs: number;
-  readonly logger: MemoryTransportLogger;
+  readonly logger: MessagingLogger;
 }
 
 const optionKeys = ["clock", "retryDelayOnThrowMs", "logger"] as const;
@@ -62,19 +49,4 @@ export function parseMemoryTransportOptions(raw: unknown): ResolvedMemoryTranspo
     );
   }
   return { clock, retryDelayOnThrowMs, logger };
-}
-
-function readLogger(reader: ConfigReader, value: unknown, path: string): MemoryTransportLogger {
-  if (value === undefined) return silentMemoryTransportLogger;
-  const logger = value as Partial<MemoryTransportLogger> | null;
-  if (
-    typeof logger !== "object" ||
-    logger === null ||
-    typeof logger.debug !== "function" ||
-    typeof logger.warn !== "function"
-  ) {
-    reader.issue(path, "expected a pino-compatible logger with debug() and warn()");
-    return silentMemoryTransportLogger;
-  }
-  return logger as MemoryTransportLogger;
 }

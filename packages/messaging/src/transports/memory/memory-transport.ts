@@ -1,4 +1,6 @@
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
+import { assertOutgoingMessages } from "../../transport/assert-outgoing-messages.js";
+import { assertSubscribeOptions } from "../../transport/assert-subscribe-options.js";
 import type {
   OutgoingMessage,
   SubscribeOptions,
@@ -6,8 +8,6 @@ import type {
   Transport,
   TransportMessage,
 } from "../../transport/transport.js";
-import { assertOutgoingMessages } from "./assert-outgoing-messages.js";
-import { assertSubscribeOptions } from "./assert-subscribe-options.js";
 import { MemoryDeadLetters } from "./memory-dead-letters.js";
 import { MemoryQueue } from "./memory-queue.js";
 import { MemorySubscription } from "./memory-subscription.js";

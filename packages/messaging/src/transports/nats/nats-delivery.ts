@@ -1,5 +1,6 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
+import type { MessagingLogger } from "../../messaging-logger.js";
 import {
   DeadLetterCode,
   type DeadLetterReason,
@@ -8,7 +9,6 @@ import {
 } from "../../transport/transport.js";
 import type { NatsDeadLetters } from "./nats-dead-letters.js";
 import { toMessagingError } from "./nats-errors.js";
-import type { NatsTransportLogger } from "./nats-logger.js";
 
 /** What a {@link NatsDelivery} needs from its subscription. */
 export interface NatsDeliveryContext {
@@ -20,7 +20,7 @@ export interface NatsDeliveryContext {
   /** How often to tell JetStream the message is still being worked on; below its ack wait. */
   readonly keepAliveEvery: number;
   readonly deadLetters: NatsDeadLetters;
-  readonly logger: NatsTransportLogger;
+  readonly logger: MessagingLogger;
 }
 
 type State = "open" | "settling" | "settled";

@@ -1,6 +1,6 @@
 import { sleep } from "@flotilla/resilience";
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import type { NatsTransportLogger } from "./nats-logger.js";
+import type { MessagingLogger } from "../../messaging-logger.js";
 
 /** What one {@link NatsPullLoop} pulls from and hands its messages to. */
 export interface NatsPullLoopOptions {
@@ -13,7 +13,7 @@ export interface NatsPullLoopOptions {
   readonly ensureConsumer: () => Promise<void>;
   /** Handles one message; the loop counts it as unfinished until the promise settles. */
   readonly onMessage: (message: JsMsg) => Promise<void>;
-  readonly logger: NatsTransportLogger;
+  readonly logger: MessagingLogger;
 }
 
 /** How long one pull request waits on the server; a fresh one follows, so a stalled pull heals. */

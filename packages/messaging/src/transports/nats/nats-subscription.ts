@@ -6,6 +6,7 @@ import {
   type JsMsg,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import type { MessagingLogger } from "../../messaging-logger.js";
 import { KeyedSerializer } from "../../transport/keyed-serializer.js";
 import { DeadLetterCode, type SubscribeOptions, type Subscription } from "../../transport/transport.js";
 import type { NatsDeadLetters } from "./nats-dead-letters.js";
@@ -13,7 +14,6 @@ import { handlerAttempt, remainingDelay } from "./nats-delay.js";
 import { NatsDelivery } from "./nats-delivery.js";
 import { toMessagingError } from "./nats-errors.js";
 import { headerValue, NatsHeader, transportMessageOf } from "./nats-headers.js";
-import type { NatsTransportLogger } from "./nats-logger.js";
 import { NatsPullLoop } from "./nats-pull-loop.js";
 import { type NatsSubjects, subjectMatches } from "./nats-subjects.js";
 import type { ResolvedNatsTransportOptions } from "./nats-transport-options.js";
@@ -26,7 +26,7 @@ export interface NatsSubscriptionContext {
   readonly subjects: NatsSubjects;
   readonly options: ResolvedNatsTransportOptions;
   readonly deadLetters: NatsDeadLetters;
-  readonly logger: NatsTransportLogger;
+  readonly logger: MessagingLogger;
 }
 
 /** How long a message whose handler threw without settling waits before it comes back. */

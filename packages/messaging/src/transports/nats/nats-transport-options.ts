@@ -1,6 +1,6 @@
 import { ConfigReader, isConfigError } from "@flotilla/resilience";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-import { isNatsTransportLogger, type NatsTransportLogger, silentNatsLogger } from "./nats-logger.js";
+import { type MessagingLogger, readLogger } from "../../messaging-logger.js";
 
 /** Options of {@link natsTransport}. Durations are milliseconds or strings such as `"30s"`. */
 export interface NatsTransportOptions {
@@ -37,7 +37,7 @@ export interface NatsTransportOptions {
   /** Longest wait for a publish acknowledgement or a JetStream API call. Default 5 s. */
   readonly publishTimeout?: number | string;
   /** Where the transport logs connection changes and handler failures. Default: silent. */
-  readonly logger?: NatsTransportLogger;
+  readonly logger?: MessagingLogger;
 }
 
 /** {@link NatsTransportOptions} with defaults applied, durations in milliseconds. */
@@ -50,7 +50,7 @@ export interface ResolvedNatsTransportOptions {
   readonly maxDeliver: number;
   readonly maxAckPending: number;
   readonly publishTimeout: number;
-  readonly logger: NatsTransportLogger;
+  readonly logger: MessagingLogger;
 }
 
 /** The defaults of {@link NatsTransportOptions}. */
@@ -122,7 +122,7 @@ export function parseNatsTransportOptions(raw: unknown): ResolvedNatsTransportOp
     publishTimeout: reader.duration(obj, "publishTimeout", "", natsTransportDefaults.publishTimeout, {
       min: 100,
     }),
-    logger: readLogger(reader, obj.logger),
+    logger: readLogger(reader, obj.logger, "logger"),
   };
   try {
     reader.throwIfInvalid();
@@ -163,15 +163,6 @@ function readPattern(
   if (!pattern.test(value)) {
     reader.issue(key, `expected ${expected}, got ${JSON.stringify(value)}`);
     return fallback;
-  }
-  return value;
-}
-
-function readLogger(reader: ConfigReader, value: unknown): NatsTransportLogger {
-  if (value === undefined) return silentNatsLogger;
-  if (!isNatsTransportLogger(value)) {
-    reader.issue("logger", "expected a pino-compatible logger with debug(), info(), warn() and error()");
-    return silentNatsLogger;
   }
   return value;
 }

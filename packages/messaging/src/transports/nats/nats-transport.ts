@@ -10,7 +10,8 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-import { assertTopic, assertTopicPattern } from "../../transport/topic.js";
+import type { MessagingLogger } from "../../messaging-logger.js";
+import { assertSubscribeOptions } from "../../transport/assert-subscribe-options.js";
 import type {
   OutgoingMessage,
   SubscribeOptions,
@@ -19,7 +20,6 @@ import type {
 } from "../../transport/transport.js";
 import { NatsDeadLetters } from "./nats-dead-letters.js";
 import { toMessagingError } from "./nats-errors.js";
-import type { NatsTransportLogger } from "./nats-logger.js";
 import { NatsPublisher } from "./nats-publisher.js";
 import { NatsSubjects } from "./nats-subjects.js";
 import { NatsSubscription } from "./nats-subscription.js";
@@ -120,7 +120,7 @@ export class NatsTransport implements Transport {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.#assertOpen();
-    assertSubscribeOptions(options);
+    assertSubscribeOptions(options, maxPrefetch);
     const subscription = new NatsSubscription(options, {
       js: jetstream(this.#nc, { timeout: this.#options.publishTimeout }),
       jsm: this.#jsm,
@@ -162,7 +162,7 @@ export class NatsTransport implements Transport {
   }
 
   async #watchConnection(): Promise<void> {
-    const logger: NatsTransportLogger = this.#options.logger;
+    const logger: MessagingLogger = this.#options.logger;
     for await (const status of this.#nc.status()) {
       if (status.type === "disconnect") {
         this.#connected = false;
@@ -237,28 +237,4 @@ async function ensureStream(
   }
   const { name, retention: _retention, storage: _storage, ...mutable } = config;
   await jsm.streams.update(name, mutable);
-}
-
-function assertSubscribeOptions(options: SubscribeOptions): void {
-  if (typeof options !== "object" || options === null) {
-    throw new MessagingError(MessagingErrorCode.ConfigInvalid, "subscribe options must be an object");
-  }
-  assertTopic(options.queue, "queue");
-  if (!Array.isArray(options.topics) || options.topics.length === 0) {
-    throw new MessagingError(
-      MessagingErrorCode.ConfigInvalid,
-      "topics must be a non-empty array of topic patterns",
-    );
-  }
-  for (const [index, topic] of options.topics.entries()) assertTopicPattern(topic, `topics[${index}]`);
-  const { prefetch } = options;
-  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > maxPrefetch) {
-    throw new MessagingError(
-      MessagingErrorCode.ConfigInvalid,
-      `prefetch must be a whole number from 1 to ${maxPrefetch}, got ${String(prefetch)}`,
-    );
-  }
-  if (typeof options.handler !== "function") {
-    throw new MessagingError(MessagingErrorCode.ConfigInvalid, "handler must be a function");
-  }
 }

@@ -1,6 +1,6 @@
+import type { MessagingLogger } from "../../messaging-logger.js";
 import type { BusStore, ClaimToken } from "./bus-store.js";
 import { databaseError } from "./connection-error.js";
-import type { PostgresTransportLogger } from "./postgres-transport-options.js";
 
 interface PendingAck {
   readonly token: ClaimToken;
@@ -15,11 +15,11 @@ interface PendingAck {
  */
 export class AckBatcher {
   readonly #store: BusStore;
-  readonly #logger: PostgresTransportLogger;
+  readonly #logger: MessagingLogger;
   #pending: PendingAck[] = [];
   #flushing: Promise<void> | undefined;
 
-  constructor(store: BusStore, logger: PostgresTransportLogger) {
+  constructor(store: BusStore, logger: MessagingLogger) {
     this.#store = store;
     this.#logger = logger;
   }

@@ -1,6 +1,6 @@
 import type { Backoff, Clock, TimerHandle } from "@flotilla/resilience";
 import pg from "pg";
-import type { PostgresTransportLogger } from "./postgres-transport-options.js";
+import type { MessagingLogger } from "../../messaging-logger.js";
 
 /** What a {@link NotifyListener} needs. */
 export interface NotifyListenerOptions {
@@ -12,7 +12,7 @@ export interface NotifyListenerOptions {
   /** Called after a reconnect, since notifications sent while disconnected are lost. */
   readonly onReconnect: () => void;
   readonly backoff: Backoff;
-  readonly logger: PostgresTransportLogger;
+  readonly logger: MessagingLogger;
   readonly clock: Clock;
 }
 

@@ -1,11 +1,11 @@
 import type { Backoff, Clock, TimerHandle } from "@flotilla/resilience";
+import type { MessagingLogger } from "../../messaging-logger.js";
 import { KeyedSerializer } from "../../transport/keyed-serializer.js";
 import type { DeadLetterReason, Delivery, Subscription } from "../../transport/transport.js";
 import type { AckBatcher } from "./ack-batcher.js";
 import type { BusStore, ClaimedRow, ClaimToken } from "./bus-store.js";
 import { databaseError } from "./connection-error.js";
 import { type DeliverySettler, PostgresDelivery } from "./postgres-delivery.js";
-import type { PostgresTransportLogger } from "./postgres-transport-options.js";
 
 // Two claims in flight let one round trip overlap the next while handlers drain the first.
 const maxClaimsInFlight = 2;
@@ -19,7 +19,7 @@ export interface PostgresSubscriptionContext {
   readonly retryDelayOnThrow: number;
   /** Back-off of the polling while the database cannot be reached. */
   readonly backoff: Backoff;
-  readonly logger: PostgresTransportLogger;
+  readonly logger: MessagingLogger;
   readonly clock: Clock;
 }
 

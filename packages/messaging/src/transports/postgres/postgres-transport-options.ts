@@ -1,14 +1,7 @@
 import { type Clock, ConfigReader, type Duration, isConfigError } from "@flotilla/resilience";
 import pg from "pg";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-
-/** The part of a pino logger the PostgreSQL transport writes to. */
-export interface PostgresTransportLogger {
-  debug(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
+import { type MessagingLogger, readLogger } from "../../messaging-logger.js";
 
 /** Options of {@link postgresTransport}. Give exactly one of `url` and `pool`. */
 export interface PostgresTransportOptions {
@@ -27,7 +20,7 @@ export interface PostgresTransportOptions {
   /** Delay before a message whose handler threw without settling it is delivered again. Default `"1s"`. */
   readonly retryDelayOnThrow?: Duration;
   /** Where warnings (lost database, reconnects, handler failures) go. Default silent. */
-  readonly logger?: PostgresTransportLogger;
+  readonly logger?: MessagingLogger;
   /** Timer source of polling, heartbeats and back-off. Default the system clock. */
   readonly clock?: Clock;
 }
@@ -44,7 +37,7 @@ export interface ResolvedPostgresTransportOptions {
   readonly visibilityTimeout: number;
   readonly heartbeatInterval: number;
   readonly retryDelayOnThrow: number;
-  readonly logger: PostgresTransportLogger;
+  readonly logger: MessagingLogger;
   readonly clock: Clock;
 }
 
@@ -62,8 +55,6 @@ const optionKeys = [
 
 // Unquoted-identifier rules keep the schema usable as a LISTEN channel and in hand-written SQL.
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/;
-
-const silent: PostgresTransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * Checks {@link PostgresTransportOptions} and applies the defaults; creates the pool for `url`.
@@ -107,15 +98,7 @@ export function resolvePostgresTransportOptions(
     );
   }
   const retryDelayOnThrow = reader.duration(o, "retryDelayOnThrow", "", 1000);
-  const logger = o.logger as PostgresTransportLogger | undefined;
-  if (
-    logger !== undefined &&
-    (typeof logger !== "object" ||
-      logger === null ||
-      !(["debug", "info", "warn", "error"] as const).every((level) => typeof logger[level] === "function"))
-  ) {
-    reader.issue("logger", "expected a pino-compatible logger with debug(), info(), warn() and error()");
-  }
+  const logger = readLogger(reader, o.logger, "logger");
   const clock = reader.clock(o, "clock", "");
   try {
     reader.throwIfInvalid();
@@ -139,7 +122,7 @@ export function resolvePostgresTransportOptions(
     visibilityTimeout,
     heartbeatInterval,
     retryDelayOnThrow,
-    logger: logger ?? silent,
+    logger,
     clock,
   };
 }

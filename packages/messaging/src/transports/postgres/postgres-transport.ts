@@ -1,5 +1,7 @@
 import { type Backoff, fullJitterBackoff, type TimerHandle } from "@flotilla/resilience";
 import { MessagingError, MessagingErrorCode, PublishFailedError } from "../../errors/messaging-error.js";
+import { assertOutgoingMessages } from "../../transport/assert-outgoing-messages.js";
+import { assertSubscribeOptions } from "../../transport/assert-subscribe-options.js";
 import type {
   DeadLetterAdmin,
   OutgoingMessage,
@@ -8,8 +10,10 @@ import type {
   Transport,
 } from "../../transport/transport.js";
 import { AckBatcher } from "./ack-batcher.js";
-import { assertOutgoingMessages } from "./assert-outgoing-messages.js";
-import { assertSubscribeOptions } from "./assert-subscribe-options.js";
+
+/** Most rows one subscription claims and holds at once. */
+const maxPrefetch = 10_000;
+
 import { BusStore } from "./bus-store.js";
 import { databaseError, isConnectionError } from "./connection-error.js";
 import { NotifyListener } from "./notify-listener.js";
@@ -139,7 +143,7 @@ export class PostgresTransport implements Transport {
    */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.#assertOpen("subscribe");
-    assertSubscribeOptions(options);
+    assertSubscribeOptions(options, maxPrefetch);
     const patterns = [...new Set(options.topics)].map((pattern) => ({ pattern, regex: topicRegex(pattern) }));
     try {
       await this.#store.subscribe(options.queue, patterns);

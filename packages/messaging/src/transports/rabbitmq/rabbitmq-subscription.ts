@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { type AsyncMessage, type Consumer, ConsumerStatus } from "rabbitmq-client";
+import type { MessagingLogger } from "../../messaging-logger.js";
 import { KeyedSerializer } from "../../transport/keyed-serializer.js";
 import type { DeadLetterReason, SubscribeOptions, Subscription } from "../../transport/transport.js";
 import { ConfirmedPublisher } from "./rabbitmq-confirmed-publisher.js";
 import type { RabbitMqConnectionState } from "./rabbitmq-connection-state.js";
 import { type DeliverySettler, RabbitMqDelivery } from "./rabbitmq-delivery.js";
-import type { RabbitMqLogger } from "./rabbitmq-logger.js";
 import {
   FlotillaHeader,
   fromAmqpMessage,
@@ -26,7 +26,7 @@ export interface RabbitMqSubscriptionDeps {
   readonly options: SubscribeOptions;
   /** Bound on declaring, starting, and on each retry or dead-letter publish. */
   readonly timeoutMs: number;
-  readonly logger: RabbitMqLogger;
+  readonly logger: MessagingLogger;
   /** Called once the subscription has closed. */
   readonly onClosed: (subscription: RabbitMqSubscription) => void;
 }

@@ -1,6 +1,6 @@
 import { ConfigReader, type Duration, isFlotillaError } from "@flotilla/resilience";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-import { type RabbitMqLogger, silentRabbitMqLogger } from "./rabbitmq-logger.js";
+import { type MessagingLogger, readLogger } from "../../messaging-logger.js";
 
 /** The kind of queue a subscription gets. */
 export type RabbitMqQueueType = "quorum" | "classic";
@@ -41,7 +41,7 @@ export interface RabbitMqTransportOptions {
   /** Name shown in the broker's management UI. Default `flotilla`. */
   readonly connectionName?: string;
   /** Where connection losses, handler failures and settle errors go. Default: silent. */
-  readonly logger?: RabbitMqLogger;
+  readonly logger?: MessagingLogger;
 }
 
 /** {@link RabbitMqTransportOptions} after validation, durations in milliseconds. */
@@ -55,7 +55,7 @@ export interface ResolvedRabbitMqTransportOptions {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly connectionName: string;
-  readonly logger: RabbitMqLogger;
+  readonly logger: MessagingLogger;
 }
 
 /** Default of {@link RabbitMqTransportOptions.retryDelays}, in milliseconds. */
@@ -167,21 +167,6 @@ function readDelays(reader: ConfigReader, value: unknown, path: string): number[
   }
   for (const issue of itemReader.issues) reader.issue(`${path}${issue.path}`, issue.message);
   return [...new Set(delays)].sort((a, b) => a - b);
-}
-
-function readLogger(reader: ConfigReader, value: unknown, path: string): RabbitMqLogger {
-  if (value === undefined) return silentRabbitMqLogger;
-  const logger = value as Partial<RabbitMqLogger> | null;
-  const methods = ["debug", "info", "warn", "error"] as const;
-  if (
-    typeof logger !== "object" ||
-    logger === null ||
-    methods.some((method) => typeof logger[method] !== "function")
-  ) {
-    reader.issue(path, "expected a pino-compatible logger with debug(), info(), warn() and error()");
-    return silentRabbitMqLogger;
-  }
-  return logger as RabbitMqLogger;
 }
 
 /** The URL without its password, for error messages and logs. */

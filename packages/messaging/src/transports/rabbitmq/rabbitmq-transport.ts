@@ -1,6 +1,8 @@
 import { Connection } from "rabbitmq-client";
 import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-import { assertTopic, assertTopicPattern } from "../../transport/topic.js";
+import type { MessagingLogger } from "../../messaging-logger.js";
+import { assertSubscribeOptions } from "../../transport/assert-subscribe-options.js";
+import { assertTopic } from "../../transport/topic.js";
 import type {
   DeadLetterAdmin,
   OutgoingMessage,
@@ -11,7 +13,6 @@ import type {
 import { type AmqpOutgoing, ConfirmedPublisher } from "./rabbitmq-confirmed-publisher.js";
 import { RabbitMqConnectionState } from "./rabbitmq-connection-state.js";
 import { RabbitMqDeadLetterAdmin } from "./rabbitmq-dead-letter-admin.js";
-import type { RabbitMqLogger } from "./rabbitmq-logger.js";
 import { FlotillaHeader, toAmqpBody, toAmqpEnvelope } from "./rabbitmq-message.js";
 import { RabbitMqSubscription } from "./rabbitmq-subscription.js";
 import { RabbitMqTopology } from "./rabbitmq-topology.js";
@@ -55,7 +56,7 @@ export class RabbitMqTransport implements Transport {
   readonly kind = "rabbitmq";
   readonly deadLetters: DeadLetterAdmin;
   readonly #options: ResolvedRabbitMqTransportOptions;
-  readonly #logger: RabbitMqLogger;
+  readonly #logger: MessagingLogger;
   readonly #connection: Connection;
   readonly #state: RabbitMqConnectionState;
   readonly #topology: RabbitMqTopology;
@@ -120,7 +121,7 @@ export class RabbitMqTransport implements Transport {
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.#assertOpen();
-    assertSubscribeOptions(options);
+    assertAmqpSubscribeOptions(options);
     this.#knownQueues.add(options.queue);
     const subscription = await RabbitMqSubscription.start({
       state: this.#state,
@@ -207,34 +208,14 @@ export class RabbitMqTransport implements Transport {
   }
 }
 
-function assertSubscribeOptions(options: SubscribeOptions): void {
-  if (typeof options !== "object" || options === null) {
-    throw new MessagingError(MessagingErrorCode.ConfigInvalid, "subscribe expects an options object");
-  }
-  const { queue, topics, prefetch, handler } = options;
-  if (typeof queue !== "string" || !amqpNamePattern.test(queue) || queue.length > maxQueueLength) {
+/** The shared checks, plus what AMQP adds: queue names short enough for the `.retry.<ms>` and `.dead` queues. */
+function assertAmqpSubscribeOptions(options: SubscribeOptions): void {
+  assertSubscribeOptions(options);
+  const { queue } = options;
+  if (!amqpNamePattern.test(queue) || queue.length > maxQueueLength) {
     throw new MessagingError(
       MessagingErrorCode.ConfigInvalid,
       `queue must be 1 to ${maxQueueLength} letters, digits, ".", "_" or "-", got ${JSON.stringify(queue)}`,
-    );
-  }
-  if (!Array.isArray(topics) || topics.length === 0) {
-    throw new MessagingError(
-      MessagingErrorCode.ConfigInvalid,
-      `topics of queue ${queue} must be a non-empty array`,
-    );
-  }
-  for (const [index, pattern] of topics.entries()) assertTopicPattern(pattern, `topics[${index}]`);
-  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65_535) {
-    throw new MessagingError(
-      MessagingErrorCode.ConfigInvalid,
-      `prefetch of queue ${queue} must be a whole number from 1 to 65535, got ${String(prefetch)}`,
-    );
-  }
-  if (typeof handler !== "function") {
-    throw new MessagingError(
-      MessagingErrorCode.ConfigInvalid,
-      `handler of queue ${queue} must be a function`,
     );
   }
 }

@@ -1,6 +1,6 @@
-import { MessagingError, MessagingErrorCode } from "../../errors/messaging-error.js";
-import { assertTopic } from "../../transport/topic.js";
-import type { OutgoingMessage } from "../../transport/transport.js";
+import { MessagingError, MessagingErrorCode } from "../errors/messaging-error.js";
+import { assertTopic } from "./topic.js";
+import type { OutgoingMessage } from "./transport.js";
 
 function invalid(message: string, cause?: unknown): MessagingError {
   return new MessagingError(MessagingErrorCode.ConfigInvalid, `publish: ${message}`, { cause });
