@@ -6,8 +6,6 @@ export const MessagingErrorCode = {
   EnvelopeInvalid: "FLT_MESSAGING_ENVELOPE_INVALID",
   /** An event's `data` fails its schema; `issues` lists each failing path. */
   PayloadInvalid: "FLT_MESSAGING_PAYLOAD_INVALID",
-  /** A consumer received an event type it has no handler for. */
-  UnknownEventType: "FLT_MESSAGING_UNKNOWN_EVENT_TYPE",
   /** A message over the configured size limit. */
   MessageTooLarge: "FLT_MESSAGING_MESSAGE_TOO_LARGE",
   /** Thrown by a handler: the message can never succeed, dead-letter it without retrying. */

@@ -104,7 +104,7 @@ export class OutboxRelay {
     this.#metrics =
       this.#o.registry === undefined
         ? undefined
-        : new OutboxRelayMetrics(this.#o.registry, this.#o.outbox.table);
+        : new OutboxRelayMetrics(this.#o.registry, `${this.#o.outbox.schema}.${this.#o.outbox.tableName}`);
   }
 
   /** Starts competing for the lease and, once leader, publishing. Does nothing when running. */

@@ -254,6 +254,9 @@ export class PostgresSubscription implements Subscription, DeliverySettler {
     const { logger, retryDelayOnThrow } = this.#context;
     try {
       await this.#handler(delivery);
+      // A handler that returns without settling would otherwise hold its claim (and its key) for as
+      // long as the heartbeat runs; treat it like a throw, as the other transports do.
+      if (!delivery.settled) throw new Error("the handler returned without settling its delivery");
     } catch (error) {
       const fields = { err: error, queue: this.queue, id: delivery.message.id, attempt: delivery.attempt };
       if (delivery.settled) {
