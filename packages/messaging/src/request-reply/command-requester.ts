@@ -44,6 +44,14 @@ export interface SendOptions<R extends EventDefinition | undefined = undefined> 
   readonly correlationId?: string;
   /** Overrides the requester's timeout for this command. */
   readonly timeout?: Duration;
+  /**
+   * The command's envelope id; default a random UUID. A caller that may send the same command
+   * again after a crash (a saga step) derives it from its idempotency key, so the responder's
+   * inbox recognises the repeat.
+   */
+  readonly id?: string;
+  /** Transport headers to send with the command (e.g. `flotilla-saga-key`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 interface Pending {
@@ -192,6 +200,15 @@ export class CommandRequester {
       );
     }
     const timeout = this.#timeoutOf(options.timeout);
+    if (options.id !== undefined && (typeof options.id !== "string" || options.id === "")) {
+      throw new MessagingError(MessagingErrorCode.ConfigInvalid, "send: id must be a non-empty string");
+    }
+    if (options.id !== undefined && this.#pending.has(options.id)) {
+      throw new MessagingError(
+        MessagingErrorCode.ConfigInvalid,
+        `send: a command with id ${options.id} is already waiting for its reply`,
+      );
+    }
     await this.start();
     const trace = injectContext<Record<string, string>>({});
     const envelope = createEnvelope({
@@ -200,6 +217,7 @@ export class CommandRequester {
       data: parsed.data,
       schemaversion: command.version,
       replyto: this.#replyTopic,
+      ...(options.id === undefined ? {} : { id: options.id }),
       ...(options.key === undefined ? {} : { partitionkey: options.key }),
       ...(options.subject === undefined ? {} : { subject: options.subject }),
       ...(options.correlationId === undefined ? {} : { correlationid: options.correlationId }),
@@ -231,6 +249,7 @@ export class CommandRequester {
           id: envelope.id,
           topic: command.topic,
           ...(options.key === undefined ? {} : { key: options.key }),
+          ...(options.headers === undefined ? {} : { headers: options.headers }),
           body,
         },
       ]);
