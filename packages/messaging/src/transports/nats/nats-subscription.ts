@@ -8,6 +8,7 @@ import {
 import { nanos } from "@nats-io/transport-node";
 import type { MessagingLogger } from "../../messaging-logger.js";
 import { KeyedSerializer } from "../../transport/keyed-serializer.js";
+import { topicMatcher } from "../../transport/topic.js";
 import { DeadLetterCode, type SubscribeOptions, type Subscription } from "../../transport/transport.js";
 import type { NatsDeadLetters } from "./nats-dead-letters.js";
 import { handlerAttempt, remainingDelay } from "./nats-delay.js";
@@ -33,18 +34,21 @@ export interface NatsSubscriptionContext {
 const handlerErrorRetryMs = 1_000;
 
 /**
- * A subscription on JetStream 2.9, which allows one subject filter per consumer: one durable pull
- * consumer per subject filter of the topic patterns (`a.#` needs two: `a.>` and `a`), plus one on
- * the queue's replay subject. A message matching several filters is handled by the first filter's
- * consumer and acknowledged unseen by the others, so the queue gets it once. All consumers share
- * one `prefetch` limit on running handlers and one {@link KeyedSerializer}, so one key never runs
- * twice at once; keys keep their order within one filter.
+ * A subscription on JetStream 2.9, which allows one subject filter per consumer. Patterns that need
+ * one filter (`orders.*`) get one durable pull consumer on it; patterns that need several (two
+ * topics, or `a.#`, which is `a.>` and `a`) get ONE consumer on the whole prefix (`<prefix>.>`) that
+ * acknowledges unseen what no pattern matches — several consumers would deliver one key's messages
+ * of different topics out of order. Plus one consumer on the queue's replay subject. All share one
+ * `prefetch` limit on running handlers and one {@link KeyedSerializer}, so one key never runs twice
+ * at once and keeps its publish order.
  */
 export class NatsSubscription implements Subscription {
   readonly queue: string;
   readonly #options: SubscribeOptions;
   readonly #context: NatsSubscriptionContext;
   readonly #filters: readonly string[];
+  /** With a consumer on the whole prefix: the patterns a topic must match to be handled. */
+  readonly #matchers: ((topic: string) => boolean)[] | undefined;
   readonly #loops: NatsPullLoop[] = [];
   readonly #serializer = new KeyedSerializer();
   readonly #handlers: Semaphore;
@@ -56,7 +60,9 @@ export class NatsSubscription implements Subscription {
     this.#context = context;
     this.#handlers = new Semaphore(options.prefetch);
     const filters = [...new Set(options.topics.flatMap((topic) => context.subjects.patternFilters(topic)))];
-    this.#filters = [...filters, context.subjects.replaySubject(options.queue)];
+    if (filters.length > 1) this.#matchers = options.topics.map((topic) => topicMatcher(topic));
+    const topicFilters = filters.length > 1 ? context.subjects.patternFilters("#") : filters;
+    this.#filters = [...topicFilters, context.subjects.replaySubject(options.queue)];
   }
 
   /** Creates the durable consumers and starts pulling; rejects when a consumer cannot be created. */
@@ -123,6 +129,14 @@ export class NatsSubscription implements Subscription {
     if (this.#filters.slice(0, filterIndex).some((filter) => subjectMatches(filter, raw.subject))) {
       raw.ack();
       return;
+    }
+    const replay = filterIndex === this.#filters.length - 1;
+    if (!replay && this.#matchers !== undefined) {
+      const topic = this.#context.subjects.topicOf(raw.subject);
+      if (topic === undefined || !this.#matchers.some((matches) => matches(topic))) {
+        raw.ack();
+        return;
+      }
     }
     const remaining = remainingDelay(raw, Date.now());
     if (remaining > 0) {
