@@ -1,3 +1,7 @@
+export { maxAbortReasonLength, maxSagaListLimit, sagaApi } from "./api/saga-api.js";
+export type { SagaApiOptions } from "./api/saga-api-options.js";
+export type { ChoreographyQuery, SagaAdmin, SagaApiSource } from "./api/saga-api-source.js";
+export type { SagaStepView, SagaView } from "./api/saga-view.js";
 export { choreographyState } from "./choreography/choreography-state.js";
 export {
   ChoreographyTracker,
@@ -24,6 +28,14 @@ export {
   type ReactOptions,
   react,
 } from "./choreography/react.js";
+export {
+  type CommandCompensation,
+  type CommandSender,
+  CommandStep,
+  type CommandStepOptions,
+  type CompensateWithOptions,
+  commandStep,
+} from "./definition/command-step.js";
 export { type DefineSagaOptions, defineSaga, SagaBuilder } from "./definition/define-saga.js";
 export { jsonResult } from "./definition/json-result.js";
 export type {

@@ -8,6 +8,7 @@ import {
   type Duration,
   fullJitterBackoff,
 } from "@flotilla/resilience";
+import type { Span } from "@opentelemetry/api";
 import type pg from "pg";
 import type { Registry } from "prom-client";
 import type { AnySagaDefinition, SagaDefinition } from "../definition/saga-definition.js";
@@ -257,6 +258,7 @@ export class Orchestrator {
     await this.start();
     const id = options.id ?? randomUUID();
     const { span, traceparent } = startSagaSpan(definition.type, id);
+    let launched = false;
     try {
       const row = await this.store.insert(options.tx ?? this.#pool, {
         id,
@@ -270,10 +272,11 @@ export class Orchestrator {
         leaseTtlMs: this.#leaseTtlMs,
       });
       this.#metrics.started(definition.type);
-      if (options.tx === undefined) this.#launch(row);
+      if (options.tx === undefined) launched = this.#launch(row, span);
       return { id };
     } finally {
-      span.end();
+      // Without a run here (inserted in the caller's transaction) the root span covers the insert only.
+      if (!launched) span.end();
     }
   }
 
@@ -333,6 +336,15 @@ export class Orchestrator {
     return this.store.list(this.#pool, filter);
   }
 
+  /**
+   * Reads now which unfinished sagas have a type not registered here (reporting new ones in the log
+   * and the metrics, as the periodic scan does) and returns them by type.
+   */
+  async scanUnknownTypes(): Promise<ReadonlyMap<string, number>> {
+    await this.#scan();
+    return this.#unknown;
+  }
+
   /** Unfinished sagas whose type is not registered here, by type (as of the last scan). */
   unknownTypes(): ReadonlyMap<string, number> {
     return this.#unknown;
@@ -380,16 +392,18 @@ export class Orchestrator {
     this.#logger.info({ instanceId: this.instanceId }, "saga orchestrator closed");
   }
 
-  #launch(row: SagaRow): void {
+  /** Runs `row` here; `span` is its root span when this process started it. False when its type is unknown. */
+  #launch(row: SagaRow, span?: Span): boolean {
     const definition = this.#definitions.get(row.type);
-    if (definition === undefined) return;
-    const run = new SagaRun(row, definition, this.#runDeps);
+    if (definition === undefined) return false;
+    const run = new SagaRun(row, definition, this.#runDeps, span);
     const entry = { run, done: run.run(), renewedAt: this.#clock.now() };
     this.#runs.set(row.id, entry);
     void entry.done.then(() => {
       if (this.#runs.get(row.id) === entry) this.#runs.delete(row.id);
       if (this.#backlog) this.#wake(0);
     });
+    return true;
   }
 
   #wake(ms: number): void {

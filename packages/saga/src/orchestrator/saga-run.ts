@@ -1,6 +1,6 @@
 import { isPermanentError } from "@flotilla/messaging";
 import type { Backoff, Clock } from "@flotilla/resilience";
-import type { Context } from "@opentelemetry/api";
+import type { Context, Span } from "@opentelemetry/api";
 import type pg from "pg";
 import { jsonResult } from "../definition/json-result.js";
 import type { ResolvedStep, SagaDefinition, SagaNode } from "../definition/saga-definition.js";
@@ -11,7 +11,7 @@ import { type StepKind, sagaStepKey } from "../saga-step-key.js";
 import type { SagaRow, StepRecord } from "../store/saga-row.js";
 import type { SagaStore } from "../store/saga-store.js";
 import type { SagaMetrics } from "./saga-metrics.js";
-import { inStepSpan, sagaContext } from "./saga-tracing.js";
+import { endSagaSpan, inStepSpan, resumeSagaSpan, runContext } from "./saga-tracing.js";
 
 /** What a {@link SagaRun} needs from its orchestrator. */
 export interface SagaRunDeps {
@@ -53,17 +53,23 @@ export class SagaRun {
   readonly #deps: SagaRunDeps;
   readonly #controller = new AbortController();
   readonly #logger: SagaLogger;
+  readonly #span: Span;
   readonly #trace: Context;
   readonly #deadlineAt: number | undefined;
   #row: SagaRow;
 
-  constructor(row: SagaRow, definition: SagaDefinition, deps: SagaRunDeps) {
+  /**
+   * `span` is the saga's root span when this process started the saga; without it the run gets a
+   * span of its own under the stored trace context. Either ends when {@link SagaRun.run} returns.
+   */
+  constructor(row: SagaRow, definition: SagaDefinition, deps: SagaRunDeps, span?: Span) {
     this.id = row.id;
     this.#row = row;
     this.#definition = definition;
     this.#deps = deps;
     this.#logger = deps.logger.child?.({ sagaId: row.id, sagaType: row.type }) ?? deps.logger;
-    this.#trace = sagaContext(row.traceparent);
+    this.#span = span ?? resumeSagaSpan(row.type, row.id, row.traceparent);
+    this.#trace = runContext(this.#span);
     this.#deadlineAt = row.deadlineInMs === null ? undefined : deps.clock.now() + row.deadlineInMs;
   }
 
@@ -93,6 +99,8 @@ export class SagaRun {
       } else {
         this.#logger.error({ err: error }, "saga run failed; its lease will expire and it will be resumed");
       }
+    } finally {
+      endSagaSpan(this.#span, this.#row.state, this.#row.error);
     }
     return this.#row;
   }
@@ -318,7 +326,9 @@ export class SagaRun {
         const permanent =
           isPermanentError(error) ||
           (error instanceof SagaError &&
-            (error.code === SagaErrorCode.ResultInvalid || error.code === SagaErrorCode.DeadlineExceeded));
+            (error.code === SagaErrorCode.ResultInvalid ||
+              error.code === SagaErrorCode.DeadlineExceeded ||
+              error.code === SagaErrorCode.CommandFailed));
         if (permanent || attempt === maxAttempts) {
           const record: StepRecord = {
             step: step.name,

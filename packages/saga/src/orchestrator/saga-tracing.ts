@@ -23,6 +23,33 @@ export function startSagaSpan(type: string, sagaId: string): { span: Span; trace
   return { span, traceparent: carrier.traceparent };
 }
 
+/**
+ * Starts the span of a saga run in a process that did not start it (claimed after a crash or a
+ * deploy, or resumed by an operator): `saga <type> resume`, a child of the stored context, so the
+ * run continues the saga's trace.
+ */
+export function resumeSagaSpan(type: string, sagaId: string, traceparent: string | null): Span {
+  return tracer.startSpan(
+    `saga ${type} resume`,
+    { attributes: { "flotilla.saga.type": type, "flotilla.saga.id": sagaId } },
+    sagaContext(traceparent),
+  );
+}
+
+/** Ends a saga run's span with the state the run left the saga in (an error status unless it completed or stopped mid-way). */
+export function endSagaSpan(span: Span, state: string, error: string | null): void {
+  span.setAttribute("flotilla.saga.state", state);
+  if (state === "COMPENSATED" || state === "FAILED_COMPENSATION") {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error ?? state });
+  }
+  span.end();
+}
+
+/** The context to run a saga's step spans in: under the run's span. */
+export function runContext(span: Span): Context {
+  return trace.setSpan(ROOT_CONTEXT, span);
+}
+
 /** The saga's stored trace context (root when it has none). */
 export function sagaContext(traceparent: string | null): Context {
   return traceparent === null ? ROOT_CONTEXT : extractContext({ traceparent }, ROOT_CONTEXT);

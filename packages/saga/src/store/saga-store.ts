@@ -4,12 +4,16 @@ import { SagaError, SagaErrorCode } from "../saga-error.js";
 import type { SagaState } from "../saga-state.js";
 import type { SagaRow, SagaStepRow, StepRecord } from "./saga-row.js";
 
-/** Anything that runs a query: a `pg.Pool`, a `pg.PoolClient` inside the caller's transaction. */
+/**
+ * Anything that runs a query: a `pg.Pool`, a `pg.PoolClient` inside the caller's transaction. The
+ * store's frequent statements are named (prepared once per connection), hence the config form.
+ */
 export interface SagaQueryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>>;
 }
 
 /** A new saga row. */
@@ -135,12 +139,13 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
 
   /** Inserts a new RUNNING saga (one statement: the caller's transaction or its own commit). */
   async insert(db: SagaQueryable, saga: NewSaga): Promise<SagaRow> {
-    const { rows } = await db.query(
-      `INSERT INTO ${this.sagas} (id, type, version, state, input, deadline, traceparent, correlation_id, lease_owner, lease_until)
+    const { rows } = await db.query({
+      name: this.#name("insert"),
+      text: `INSERT INTO ${this.sagas} (id, type, version, state, input, deadline, traceparent, correlation_id, lease_owner, lease_until)
        VALUES ($1, $2, $3, 'RUNNING', $4::jsonb, now() + $5 * interval '1 millisecond', $6, $7, $8::text,
                CASE WHEN $8::text IS NULL THEN NULL ELSE now() + $9 * interval '1 millisecond' END)
        RETURNING ${this.#columns}`,
-      [
+      values: [
         saga.id,
         saga.type,
         saga.version,
@@ -151,7 +156,7 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
         saga.leaseOwner ?? null,
         saga.leaseTtlMs,
       ],
-    );
+    });
     return toSaga(rows[0] ?? {});
   }
 
@@ -167,8 +172,9 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
     limit: number,
     exclude: readonly string[],
   ): Promise<SagaRow[]> {
-    const { rows } = await db.query(
-      `UPDATE ${this.sagas} s SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond',
+    const { rows } = await db.query({
+      name: this.#name("claim"),
+      text: `UPDATE ${this.sagas} s SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond',
               row_version = s.row_version + 1
        WHERE s.id IN (
          SELECT id FROM ${this.sagas}
@@ -176,16 +182,17 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
            AND (lease_until IS NULL OR lease_until < now()) AND NOT (id = ANY($5::uuid[]))
          ORDER BY lease_until NULLS FIRST LIMIT $4 FOR UPDATE SKIP LOCKED)
        RETURNING ${this.#columns}`,
-      [owner, leaseTtlMs, types, limit, exclude],
-    );
+      values: [owner, leaseTtlMs, types, limit, exclude],
+    });
     return rows.map(toSaga);
   }
 
   /** Applies `update` with its step log entries in one statement; false when the row changed hands (lost). */
   async update(db: SagaQueryable, update: SagaUpdate): Promise<SagaRow | undefined> {
     const steps = update.steps;
-    const { rows } = await db.query(
-      `WITH s AS (
+    const { rows } = await db.query({
+      name: this.#name("update"),
+      text: `WITH s AS (
          UPDATE ${this.sagas} SET state = $4, position = $5, data = $6::jsonb, error = $7, attempts = $8,
                 row_version = row_version + 1, updated_at = now(),
                 lease_until = CASE WHEN $4 IN ('RUNNING', 'COMPENSATING') THEN now() + $9 * interval '1 millisecond' END,
@@ -200,7 +207,7 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
                                   $15::timestamptz[], $16::text[], $17::jsonb[])
               AS t(step, kind, status, attempt, started_at, ended_at, error, result))
        SELECT * FROM s`,
-      [
+      values: [
         update.id,
         update.rowVersion,
         update.owner,
@@ -219,7 +226,7 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
         steps.map((s) => s.error),
         steps.map((s) => (s.result === undefined ? null : JSON.stringify(s.result))),
       ],
-    );
+    });
     return rows[0] === undefined ? undefined : toSaga(rows[0]);
   }
 
@@ -231,11 +238,12 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
     leaseTtlMs: number,
   ): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const { rows } = await db.query<{ id: string }>(
-      `UPDATE ${this.sagas} SET lease_until = now() + $3 * interval '1 millisecond'
+    const { rows } = await db.query<{ id: string }>({
+      name: this.#name("heartbeat"),
+      text: `UPDATE ${this.sagas} SET lease_until = now() + $3 * interval '1 millisecond'
        WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND state IN ('RUNNING', 'COMPENSATING') RETURNING id`,
-      [owner, ids, leaseTtlMs],
-    );
+      values: [owner, ids, leaseTtlMs],
+    });
     return new Set(rows.map((row) => row.id));
   }
 
@@ -351,6 +359,11 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
       [id, reason],
     );
     return rows[0] === undefined ? undefined : toSaga(rows[0]);
+  }
+
+  /** Name of a prepared statement of this schema (pg prepares it once per connection). */
+  #name(statement: string): string {
+    return `flotilla_saga_${statement}_${this.schema}`;
   }
 
   readonly #columns =
