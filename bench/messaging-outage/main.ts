@@ -7,11 +7,12 @@
 // relay's `flotilla_outbox_depth` and `flotilla_outbox_oldest_unsent_age_seconds` gauges as
 // Prometheus would scrape them. Passes when every committed message is handled exactly once.
 // Needs root (rabbitmqctl); RabbitMQ is started again on every way out, Ctrl-C included.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { consumer, on, outbox, outboxRelay, rabbitmqTransport } from "@flotilla/messaging";
 import pg from "pg";
 import { Registry } from "prom-client";
@@ -29,18 +30,17 @@ const database = "flotilla_bench_outage";
 const databaseUrl = `postgres://postgres@127.0.0.1:5432/${database}`;
 const amqpUrl = "amqp://guest:guest@127.0.0.1:5672";
 
-function rabbitmqctl(...args: string[]): void {
-  execFileSync("rabbitmqctl", args, { stdio: ["ignore", "ignore", "inherit"] });
-}
+// Asynchronous, so that the relay, the consumer and the sampler in this process keep running meanwhile.
+const rabbitmqctl = (...args: string[]) => promisify(execFile)("rabbitmqctl", args);
 let brokerStopped = false;
-function startBroker(): void {
+async function startBroker(): Promise<void> {
   if (!brokerStopped) return;
-  rabbitmqctl("start_app");
+  await rabbitmqctl("start_app");
   brokerStopped = false;
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    startBroker();
+    if (brokerStopped) execFileSync("rabbitmqctl", ["start_app"], { stdio: "ignore" });
     process.exit(130);
   });
 }
@@ -142,11 +142,11 @@ const production = produce();
 let outcome: { allHandled: boolean; ledgerRows: number; ledgerOrders: number; committed: number };
 try {
   await delay(settings.beforeS * 1000);
-  rabbitmqctl("stop_app");
   brokerStopped = true;
+  await rabbitmqctl("stop_app");
   phase = "BROKER STOPPED";
   await delay(settings.outageS * 1000);
-  startBroker();
+  await startBroker();
   phase = "broker up";
   await production;
   phase = "draining";
@@ -167,7 +167,7 @@ try {
     committed,
   };
 } finally {
-  startBroker();
+  await startBroker();
   clearInterval(sampler);
 }
 await billing.close();

@@ -370,7 +370,11 @@ export class OutboxRelay {
       );
     }
     await this.#refreshStats(false);
-    await this.#wait(delayMs, false);
+    // Waits in slices of the poll interval so that the backlog gauges keep rising during an outage.
+    for (let left = delayMs; left > 0 && this.#state === "running"; left -= this.#o.pollInterval) {
+      await this.#wait(Math.min(left, this.#o.pollInterval), false);
+      await this.#refreshStats(false);
+    }
   }
 
   async #refreshStats(force: boolean): Promise<void> {

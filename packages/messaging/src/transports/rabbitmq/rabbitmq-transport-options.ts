@@ -36,7 +36,7 @@ export interface RabbitMqTransportOptions {
   readonly retryDelays?: readonly Duration[];
   /** How long `publish()` waits for the broker's confirms, including while reconnecting. Default `"5s"`. */
   readonly publishTimeout?: Duration;
-  /** Bounds of the exponential backoff between reconnection attempts. Default `{ min: "1s", max: "30s" }`. */
+  /** Bounds of the exponential backoff between reconnection attempts. Default `{ min: "1s", max: "5s" }`. */
   readonly reconnectDelay?: { readonly min?: Duration; readonly max?: Duration };
   /** Name shown in the broker's management UI. Default `flotilla`. */
   readonly connectionName?: string;
@@ -103,7 +103,7 @@ export function parseRabbitMqTransportOptions(raw: unknown): ResolvedRabbitMqTra
   const reconnect = reader.object(obj.reconnectDelay, `${path}.reconnectDelay`);
   reader.knownKeys(reconnect, ["min", "max"], `${path}.reconnectDelay`);
   const reconnectMinMs = reader.duration(reconnect, "min", `${path}.reconnectDelay`, 1_000, { min: 1 });
-  const reconnectMaxMs = reader.duration(reconnect, "max", `${path}.reconnectDelay`, 30_000, {
+  const reconnectMaxMs = reader.duration(reconnect, "max", `${path}.reconnectDelay`, 5_000, {
     min: reconnectMinMs,
   });
   const connectionName = reader.string(obj, "connectionName", path, "flotilla");
