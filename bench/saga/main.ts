@@ -5,7 +5,7 @@
 // saga (A B A B …), each in a fresh process (worker.ts); the report gives the median (min–max).
 //
 // Sagas: N concurrent starters each run one saga after the other (startSaga, then wait until it
-// is settled); the orchestrator and the in-process participants (oncePerKey in tables of their own
+// is settled); the orchestrator and the in-process participants (one keyed ledger INSERT … ON CONFLICT per call, in tables of their own
 // schemas, order-saga.ts) share one pool of N connections. sagas/s counts completed sagas over the
 // measured window (after a warm-up); the duration of a saga is from the startSaga call to its end.
 // commits_per_saga: pg_stat_database.xact_commit of the database over the window ÷ sagas — every
@@ -122,7 +122,7 @@ const report = [
         String(round(efficiency)),
       ],
       [
-        "statements (round trips) per saga: 4 for the orchestrator, 7 per participant call (BEGIN, SAVEPOINT, claim, effect, result, RELEASE, COMMIT)",
+        "statements (round trips) per saga: 4 for the orchestrator, 1 per participant call (a keyed INSERT … ON CONFLICT)",
         fmt(statementsPerSaga),
       ],
       [

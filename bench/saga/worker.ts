@@ -115,8 +115,8 @@ if (args.kind === "floor") {
   );
 } else {
   const setUp = async (pool: pg.Pool) => {
-    const tables = await installParticipants(pool);
-    const saga = benchOrderSaga(pool, tables);
+    await installParticipants(pool);
+    const saga = benchOrderSaga(pool);
     const orch = orchestrator({ db: pool, sagas: [saga], schema: "flotilla_saga", concurrency: 256 });
     await orch.start();
     return { saga, orch };
