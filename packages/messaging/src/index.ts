@@ -7,6 +7,8 @@ export type { MessageContext } from "./consumer/message-context.js";
 export { deadLetterApi, maxListLimit, maxSelectedIds } from "./dead-letter-api/dead-letter-api.js";
 export type { DeadLetterApiOptions } from "./dead-letter-api/dead-letter-api-options.js";
 export type { DeadLetterJson } from "./dead-letter-api/dead-letter-json.js";
+export { problemContentType, sendJson, sendProblem } from "./dead-letter-api/problem-response.js";
+export { type JsonBody, readJsonBody } from "./dead-letter-api/read-json-body.js";
 export { defineEvent, type EventData, type EventDefinition } from "./envelope/define-event.js";
 export { createEnvelope, type Envelope, type EnvelopeInit } from "./envelope/envelope.js";
 export {

@@ -8,9 +8,14 @@ export type JsonBody =
 /**
  * Reads the request body as UTF-8 JSON, at most `limit` bytes. A larger body (by `content-length`
  * or once the bytes read pass the limit) stops reading and yields 413; the rest of the body is
- * drained and discarded so the answer can still be written.
+ * drained and discarded so the answer can still be written. An empty body is a 400 unless
+ * `allowEmpty`, which reads it as `undefined`. Shared by the HTTP admin APIs (dead letters, sagas).
  */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonBody> {
+export function readJsonBody(
+  req: IncomingMessage,
+  limit: number,
+  options: { readonly allowEmpty?: boolean } = {},
+): Promise<JsonBody> {
   const tooLarge = { ok: false, status: 413, detail: `the request body is over ${limit} bytes` } as const;
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
@@ -33,7 +38,11 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonB
     const onEnd = (): void => {
       const text = Buffer.concat(chunks).toString("utf8");
       if (text.trim() === "") {
-        resolve({ ok: false, status: 400, detail: "the request body is empty; expected JSON" });
+        resolve(
+          options.allowEmpty === true
+            ? { ok: true, value: undefined }
+            : { ok: false, status: 400, detail: "the request body is empty; expected JSON" },
+        );
         return;
       }
       try {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readJsonBody, sendJson, sendProblem } from "@flotilla/messaging";
 import { isSagaError, SagaError, SagaErrorCode } from "../saga-error.js";
 import { isSagaState, SagaState } from "../saga-state.js";
-import { readJsonBody, sendJson, sendProblem } from "./http-response.js";
 import { parseSagaApiOptions, type ResolvedSagaApiOptions, type SagaApiOptions } from "./saga-api-options.js";
 import type { ChoreographyQuery, SagaAdmin, SagaApiSource } from "./saga-api-source.js";
 import { choreographedSagaView, orchestratedSagaView, type SagaView } from "./saga-view.js";
@@ -237,7 +237,7 @@ function sagaRoutes(
       await sendOne(res, orchestrator, id);
     },
     abort: (id) => async (req, res) => {
-      const body = await readJsonBody(req, options.maxBodyBytes);
+      const body = await readJsonBody(req, options.maxBodyBytes, { allowEmpty: true });
       if (!body.ok) {
         sendProblem(res, body.status, body.detail, body.status === 413 ? { connection: "close" } : {});
         return;
