@@ -9,7 +9,7 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions: nodeConditions, externalConditions: nodeConditions } },
   test: {
-    include: ["packages/*/test/**/*.spec.ts"],
+    include: ["packages/*/test/**/*.spec.ts", "examples/*/test/**/*.spec.ts"],
     environment: "node",
     pool: "forks",
     testTimeout: 20_000,

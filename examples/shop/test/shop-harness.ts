@@ -1,0 +1,201 @@
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { type Gateway, startGateway } from "@flotilla/gateway";
+import { embeddedStore, registryServer } from "@flotilla/registry";
+import { provisionDatabase, type RunningService, startService } from "@flotilla/service";
+import pg from "pg";
+import { parse } from "yaml";
+import { connectTransport, messagingConnector } from "../lib/messaging.ts";
+import type { ShopService } from "../lib/shop-service.ts";
+import { catalogShopService } from "../services/catalog/service.ts";
+import { inventoryShopService } from "../services/inventory/service.ts";
+import { Notifier, SimulatedChannel } from "../services/notifications/notifier.ts";
+import { notificationsShopService } from "../services/notifications/service.ts";
+import { ordersAdmin } from "../services/orders/admin.ts";
+import { ordersShopService } from "../services/orders/service.ts";
+import type { PaymentsOptions } from "../services/payments/service.ts";
+import { paymentsShopService } from "../services/payments/service.ts";
+import { recommendationsShopService } from "../services/recommendations/service.ts";
+import { reviewsShopService } from "../services/reviews/service.ts";
+import { shippingShopService } from "../services/shipping/service.ts";
+import { usersShopService } from "../services/users/service.ts";
+
+/** Options of {@link startShop}. */
+export interface ShopHarnessOptions {
+  readonly adminUrl?: string;
+  readonly payments?: PaymentsOptions;
+  readonly pushFailureRate?: number;
+  readonly emailFailureRate?: number;
+}
+
+/** Faults of the recommendations service, read on every call: a test may change them. */
+export interface MutableFaults {
+  latencyMs: number;
+  failureRate: number;
+}
+
+/** The whole shop running in this process, each service with databases of this run's own. */
+export interface ShopHarness {
+  readonly gatewayUrl: string;
+  /** The base URL of a service's instance (for checks behind the gateway). */
+  url(service: string): string;
+  /** Change these to make recommendations slow or failing. */
+  readonly recommendationsFaults: MutableFaults;
+  /** The orders admin port (sagaApi, deadLetterApi). */
+  readonly ordersAdminUrl: string;
+  /** Stops everything and drops this run's databases and roles. */
+  close(): Promise<void>;
+}
+
+function databaseUrl(adminUrl: string, name: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/**
+ * Resolves once the registry reports every instance of each service `passing` (its first readiness
+ * probe has run), as `flotilla up` waits before it prints the URLs; fails after 15 s.
+ */
+async function allPassing(registryUrl: string, services: readonly string[]): Promise<void> {
+  const until = Date.now() + 15_000;
+  for (const service of services) {
+    for (;;) {
+      const response = await fetch(`${registryUrl}/v1/services/${service}?status=any`);
+      const { instances } = (await response.json()) as { instances: { status: string }[] };
+      if (instances.length > 0 && instances.every((instance) => instance.status === "passing")) break;
+      if (Date.now() > until) throw new Error(`${service} is not passing its readiness checks after 15 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/**
+ * Starts a registry (in memory), the nine shop services through `startService` against the local
+ * PostgreSQL (databases `shop_<service>_<suffix>`, a bus database `shop_bus_<suffix>`), and the
+ * gateway with examples/shop/gateway.yaml on a free port.
+ */
+export async function startShop(options: ShopHarnessOptions = {}): Promise<ShopHarness> {
+  const adminUrl = options.adminUrl ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  const suffix = randomBytes(4).toString("hex");
+  const databases: string[] = [];
+  const running = new Map<string, RunningService>();
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  const store = await embeddedStore();
+  const registry = registryServer({ store });
+  let gateway: Gateway | undefined;
+  let ordersAdminUrl = "";
+  const recommendationsFaults: MutableFaults = { latencyMs: 0, failureRate: 0 };
+
+  const close = async (): Promise<void> => {
+    await gateway?.close(1_000);
+    for (const service of [...running.values()].reverse()) await service.stop();
+    await registry.close();
+    await store.close();
+    for (const name of databases) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`DROP ROLE IF EXISTS ${name}`);
+    }
+    await admin.end();
+  };
+
+  try {
+    const busName = `shop_bus_${suffix}`;
+    await admin.query(`CREATE DATABASE ${busName}`);
+    databases.push(busName);
+    const transport = (logger: Parameters<typeof connectTransport>[1]) =>
+      connectTransport({ transport: "postgres", url: databaseUrl(adminUrl, busName) }, logger);
+    const { port: registryPort } = await registry.listen(0);
+    const registryUrl = `http://127.0.0.1:${registryPort}`;
+
+    const shops: ShopService[] = [
+      usersShopService(),
+      catalogShopService(),
+      paymentsShopService(options.payments ?? {}),
+      inventoryShopService({
+        connect: ({ outbox, consumers }) => messagingConnector({ transport, outbox, consumers }),
+      }),
+      shippingShopService(),
+      reviewsShopService(),
+      recommendationsShopService({ faults: recommendationsFaults }),
+      notificationsShopService({
+        notifier: new Notifier({
+          push: new SimulatedChannel("push", { failureRate: options.pushFailureRate ?? 0 }),
+          email: new SimulatedChannel("email", { failureRate: options.emailFailureRate ?? 0 }),
+        }),
+        connect: (consumers) => messagingConnector({ transport, consumers }),
+      }),
+      ordersShopService({
+        connect: (runtime) =>
+          messagingConnector({
+            transport,
+            ...(runtime.outbox === undefined ? {} : { outbox: runtime.outbox }),
+            start: runtime.start,
+          }),
+        onStarted: async (started) => {
+          const admin = await ordersAdmin({ registryUrl, instanceId: "test" })(started);
+          ordersAdminUrl = admin.url;
+          return admin;
+        },
+      }),
+    ];
+    for (const shop of shops) {
+      const name = `shop_${shop.service.contract.name.replaceAll("-", "_")}_${suffix}`;
+      databases.push(name);
+      const { url } = await provisionDatabase({
+        service: shop.service.contract.name,
+        adminUrl,
+        database: name,
+        role: name,
+      });
+      const service = await startService(shop.service, {
+        ...shop.hooks,
+        config: {
+          ...shop.defaults,
+          port: 0,
+          registry: { url: registryUrl },
+          telemetry: { enabled: false },
+          database: { url },
+          shutdown: { linger: 0, drainTimeout: "2s" },
+          log: { level: process.env.SHOP_TEST_LOG_LEVEL === "debug" ? "debug" : "fatal" },
+        },
+      });
+      running.set(shop.service.contract.name, service);
+    }
+
+    await allPassing(registryUrl, [...running.keys(), "orders-admin"]);
+    const gatewayPort = await freePort();
+    const config = parse(await readFile(new URL("../gateway.yaml", import.meta.url), "utf8"));
+    config.listen = { port: gatewayPort };
+    config.registry = { urls: [registryUrl] };
+    config.auth.jwt.shop.jwksUrl = `http://127.0.0.1:${gatewayPort}/api/auth/jwks.json`;
+    config.accessLog = false;
+    gateway = await startGateway({ config });
+    const gatewayUrl = gateway.url;
+    return {
+      gatewayUrl,
+      ordersAdminUrl,
+      recommendationsFaults,
+      url: (service) => {
+        const instance = running.get(service);
+        if (instance === undefined) throw new Error(`no running service ${service}`);
+        return instance.url;
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
