@@ -54,6 +54,7 @@ export type {
   StepResult,
   StepRetryOptions,
 } from "./definition/step-options.js";
+export { isDefinitiveFailure } from "./orchestrator/definitive-failure.js";
 export {
   Orchestrator,
   type OrchestratorOptions,
@@ -85,6 +86,7 @@ export { activeSagaStates, isSagaState, isTerminalSagaState, SagaState, sagaStat
 export { type StepKind, sagaKeyNamespace, sagaStepKey, sagaStepMessageId, uuidV5 } from "./saga-step-key.js";
 export type { SagaRow, SagaStepRow, StepRecord } from "./store/saga-row.js";
 export {
+  type ClaimedSaga,
   type NewSaga,
   type SagaListFilter,
   type SagaQueryable,

@@ -155,8 +155,8 @@ describe("commandStep", () => {
             }),
             { reply: paymentCharged },
           ).compensateWith(refundPayment, (ctx) => ({
-            chargeId: ctx.result.chargeId,
-            amount: ctx.result.amount,
+            chargeId: ctx.result?.chargeId ?? "",
+            amount: ctx.result?.amount ?? 0,
           })),
         )
       : saga.step(
@@ -169,7 +169,7 @@ describe("commandStep", () => {
               reply: paymentCharged,
               compensateWith: {
                 command: refundPayment,
-                data: (ctx) => ({ chargeId: ctx.result.chargeId, amount: ctx.result.amount }),
+                data: (ctx) => ({ chargeId: ctx.result?.chargeId ?? "", amount: ctx.result?.amount ?? 0 }),
               },
             },
           ),

@@ -58,6 +58,13 @@ describe("defineSaga", () => {
           .pivot("b", { invoke: () => 2 }),
     ],
     ["no steps", () => defineSaga({ type: "t", input }).build()],
+    [
+      "a pivot with compensate",
+      () =>
+        defineSaga({ type: "t", input })
+          .pivot("a", { invoke: () => 1, compensate: () => {} })
+          .build(),
+    ],
     ["a bad type", () => defineSaga({ type: "", input })],
     ["a missing schema", () => defineSaga({ type: "t", input: {} as never })],
     [

@@ -213,7 +213,6 @@ describe("saga orchestrator on PostgreSQL", () => {
           if (ctx.input.failPivot) throw new PermanentError("declined");
           return "c";
         },
-        compensate: () => void undone.push("charge"),
       })
       .step("ship", {
         retry: { maxAttempts: 1 },

@@ -47,7 +47,8 @@ export class SagaBuilder<Input, Data extends object = object> {
 
   /**
    * Adds the pivot: the point of no return. A failure before or at it compensates the completed
-   * steps; steps after it are retried until they succeed and are never compensated. At most one.
+   * steps; steps after it are retried until they succeed and are never compensated. At most one,
+   * without `compensate` (a pivot is never compensated; `build()` refuses one that has it).
    */
   pivot<const Name extends string, Result>(
     name: Name,
@@ -88,10 +89,21 @@ export class SagaBuilder<Input, Data extends object = object> {
     return this.#add({ kind: "notify", name, notify: fn as NotifyFn<unknown, unknown> });
   }
 
-  /** Returns the finished definition. Throws `FLT_SAGA_DEFINITION_INVALID` when it has no steps. */
+  /**
+   * Returns the finished definition. Throws `FLT_SAGA_DEFINITION_INVALID` when it has no steps, or
+   * its pivot has a `compensate` (which would never run).
+   */
   build(): SagaDefinition<Input, Data> {
     if (!this.#nodes.some((node) => node.kind !== "notify")) {
       throw definitionError(`saga "${this.#options.type}" has no steps`);
+    }
+    const pivot = this.#nodes.find((node) => node.kind === "step" && node.pivot);
+    if (pivot?.kind === "step" && pivot.step.compensate !== undefined) {
+      throw new SagaError(
+        SagaErrorCode.DefinitionInvalid,
+        `saga "${this.#options.type}": pivot "${pivot.name}" has a compensate; a pivot is the point of no return and is never compensated (make it a .step, or drop compensate)`,
+        { sagaType: this.#options.type, step: pivot.name },
+      );
     }
     const reader = new ConfigReader();
     const raw = this.#options as unknown as Record<string, unknown>;

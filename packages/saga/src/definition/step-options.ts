@@ -26,8 +26,13 @@ export interface StepContext<Input, Data> {
 
 /** What a step's `compensate` receives: the step context plus the step's own result. */
 export interface CompensateContext<Input, Data, Result> extends StepContext<Input, Data> {
-  /** What this step's `invoke` returned. */
-  readonly result: Result;
+  /**
+   * What this step's `invoke` returned — or, at run time, `undefined` when the invocation failed
+   * with an uncertain outcome (a timeout, the saga deadline, a lost connection) and is compensated
+   * in case its effect happened anyway. Look the effect up by the step's key then
+   * (`sagaStepKey(sagaId, step, "invoke")`).
+   */
+  readonly result: Result | undefined;
 }
 
 /** Retry policy of one step's invocation (and, after a pivot, of each round of retries). */
@@ -40,12 +45,21 @@ export interface StepRetryOptions {
 
 /**
  * One step: `invoke` does the local transaction of a participant and returns a JSON-serialisable
- * result; `compensate` undoes it when a later step (before the pivot) fails.
+ * result; `compensate` undoes it when a later step (before the pivot) fails — and also when this
+ * step itself fails (its retries used up) with an outcome that is uncertain (anything but a
+ * definitive refusal: a `PermanentError`, `FLT_SAGA_COMMAND_FAILED`, an invalid result), since its
+ * effect may have happened after the orchestrator stopped waiting.
  */
 export interface StepOptions<Input, Data, Result> {
   /** Calls the participant; its result is stored in the saga's data under the step name. */
   readonly invoke: (ctx: StepContext<Input, Data>) => Promise<Result> | Result;
-  /** Undoes the step; retried with backoff until it succeeds (up to the orchestrator's `compensation.maxAttempts`). */
+  /**
+   * Undoes the step; retried with backoff until it succeeds (up to the orchestrator's
+   * `compensation.maxAttempts`), with its own key `saga:<id>:<step>:compensate`. It must treat
+   * "nothing to undo" as success: it also runs, with `ctx.result` undefined, after an invocation
+   * whose outcome is uncertain — the effect may be absent, or may land later (record that the step
+   * was compensated so a late invocation with the invoke key is refused).
+   */
   readonly compensate?: (ctx: CompensateContext<Input, Data, Result>) => Promise<unknown> | unknown;
   /** Validates the result; a result failing it is a step failure (not retried). */
   readonly result?: ZodType<Result>;

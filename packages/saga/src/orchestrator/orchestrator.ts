@@ -16,7 +16,7 @@ import { SagaError, SagaErrorCode } from "../saga-error.js";
 import type { SagaLogger } from "../saga-logger.js";
 import { SagaState } from "../saga-state.js";
 import type { SagaRow, SagaStepRow } from "../store/saga-row.js";
-import { type SagaListFilter, type SagaQueryable, SagaStore } from "../store/saga-store.js";
+import { type ClaimedSaga, type SagaListFilter, type SagaQueryable, SagaStore } from "../store/saga-store.js";
 import { SagaMetrics } from "./saga-metrics.js";
 import { SagaRun } from "./saga-run.js";
 import { startSagaSpan } from "./saga-tracing.js";
@@ -57,7 +57,10 @@ export interface OrchestratorOptions {
 export interface StartSagaOptions {
   /** The saga id (a UUID). Default a random one. Starting an id that exists fails. */
   readonly id?: string;
-  /** Insert within the caller's transaction: the saga starts once it commits (picked up by the next poll). */
+  /**
+   * Insert within the caller's transaction: the saga starts once it commits, picked up by the next
+   * poll — or at once by calling {@link Orchestrator.runSoon} with its id after the commit.
+   */
   readonly tx?: SagaQueryable;
   /** Stored with the saga (a business id, a request id). */
   readonly correlationId?: string;
@@ -219,8 +222,18 @@ export class Orchestrator {
 
   /**
    * Validates `input`, inserts the saga (one commit, or inside `options.tx`) and, without `tx`, runs
-   * it in this instance at once. Throws `FLT_SAGA_INPUT_INVALID` (with every failing path) before
-   * writing anything.
+   * it in this instance at once. With `tx` the saga runs once the caller's transaction has committed:
+   * call {@link Orchestrator.runSoon} after the commit to start it without waiting for a poll. Throws
+   * `FLT_SAGA_INPUT_INVALID` (with every failing path) before writing anything.
+   *
+   * @example
+   * ```ts
+   * const { id } = await withTransaction(pool, async (tx) => {
+   *   await tx.query("INSERT INTO orders (id, amount) VALUES ($1, $2)", [orderId, amount]);
+   *   return orch.startSaga(orderSaga, { orderId, amount }, { tx });
+   * });
+   * await orch.runSoon(id);
+   * ```
    */
   async startSaga<I>(
     definition: SagaDefinition<I, unknown>,
@@ -271,13 +284,49 @@ export class Orchestrator {
         leaseOwner: options.tx === undefined ? this.instanceId : undefined,
         leaseTtlMs: this.#leaseTtlMs,
       });
-      this.#metrics.started(definition.type);
-      if (options.tx === undefined) launched = this.#launch(row, span);
+      // In a caller's transaction the insert may still roll back: counted when first claimed.
+      if (options.tx === undefined) {
+        this.#metrics.started(definition.type);
+        launched = this.#launch(row, span);
+      }
       return { id };
     } finally {
       // Without a run here (inserted in the caller's transaction) the root span covers the insert only.
       if (!launched) span.end();
     }
+  }
+
+  /**
+   * Claims the saga `id` and runs it in this instance now, instead of at the next poll: meant for a
+   * saga started with `startSaga(..., { tx })`, right after that transaction commits. Resolves true
+   * when the saga runs here (already did, or just claimed); false when it cannot be claimed now — an
+   * unknown or uncommitted id, a finished saga, a type not registered here, a lease held by another
+   * instance, this orchestrator not running, or the database failing (logged) — in which case the
+   * polls of the orchestrators pick it up as usual. Never rejects.
+   */
+  async runSoon(id: string): Promise<boolean> {
+    if (this.#runs.has(id)) return true;
+    if (this.#state !== "running") return false;
+    let row: ClaimedSaga | undefined;
+    try {
+      row = await this.store.claimOne(
+        this.#pool,
+        this.instanceId,
+        [...this.#definitions.keys()],
+        this.#leaseTtlMs,
+        id,
+      );
+    } catch (error) {
+      this.#logger.warn({ err: error, sagaId: id }, "could not claim the saga now; a poll will");
+      return false;
+    }
+    if (row === undefined) return this.#runs.has(id);
+    if (this.#state !== "running") {
+      await this.store.release(this.#pool, this.instanceId, [row.id]).catch(() => {});
+      return false;
+    }
+    this.#claimed(row);
+    return true;
   }
 
   /**
@@ -319,7 +368,11 @@ export class Orchestrator {
       });
     }
     this.#runs.get(id)?.run.abort("aborted by an operator");
-    this.#metrics.ended(aborted.type, SagaState.Aborted, undefined);
+    // The store keeps the first end: ABORTED there means this abort is the saga's first end.
+    if (aborted.firstEnd === SagaState.Aborted)
+      this.#metrics.ended(aborted.type, SagaState.Aborted, undefined);
+    else if (aborted.firstEnd !== null)
+      this.#metrics.endChanged(aborted.type, aborted.firstEnd, SagaState.Aborted);
     this.#logger.warn({ sagaId: id, reason }, "saga aborted by an operator");
     return aborted;
   }
@@ -445,18 +498,21 @@ export class Orchestrator {
         );
         return this.#pollMs;
       }
-      for (const row of rows) {
-        this.#logger.info(
-          { sagaId: row.id, sagaType: row.type, state: row.state, position: row.position },
-          "saga claimed",
-        );
-        this.#launch(row);
-      }
+      for (const row of rows) this.#claimed(row);
       this.#backlog = rows.length === free;
     } catch (error) {
       this.#logger.warn({ err: error }, "saga poll failed; retrying");
     }
     return this.#pollMs;
+  }
+
+  #claimed(row: ClaimedSaga): void {
+    this.#logger.info(
+      { sagaId: row.id, sagaType: row.type, state: row.state, position: row.position },
+      "saga claimed",
+    );
+    if (row.firstClaim) this.#metrics.started(row.type);
+    this.#launch(row);
   }
 
   async #scan(): Promise<void> {

@@ -2,8 +2,10 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { StepKind } from "../saga-step-key.js";
 
 /**
- * The orchestrator's Prometheus metrics: `flotilla_saga_started_total{type}`,
- * `flotilla_saga_ended_total{type,state}`, `flotilla_saga_duration_seconds{type,state}`,
+ * The orchestrator's Prometheus metrics: `flotilla_saga_started_total{type}` (a saga started in a
+ * caller's transaction counts when first claimed), `flotilla_saga_ended_total{type,state}` (once per
+ * saga, at its first end), `flotilla_saga_end_changed_total{type,from,to}` (a later end after an
+ * operator resume or abort), `flotilla_saga_duration_seconds{type,state}`,
  * `flotilla_saga_step_duration_seconds{type,step,kind}`, `flotilla_saga_failed_compensation{type}`
  * (gauge, for alerting), `flotilla_saga_notify_failed_total{type,step}` and
  * `flotilla_saga_unknown_type_total{type}`. Orchestrators sharing a registry share them. Without a
@@ -12,6 +14,7 @@ import type { StepKind } from "../saga-step-key.js";
 export class SagaMetrics {
   readonly #started: Counter<"type"> | undefined;
   readonly #ended: Counter<"type" | "state"> | undefined;
+  readonly #endChanged: Counter<"type" | "from" | "to"> | undefined;
   readonly #duration: Histogram<"type" | "state"> | undefined;
   readonly #stepDuration: Histogram<"type" | "step" | "kind"> | undefined;
   readonly #failedCompensation: Gauge<"type"> | undefined;
@@ -32,8 +35,19 @@ export class SagaMetrics {
       (name) =>
         new Counter({
           name,
-          help: "Sagas that reached COMPLETED, COMPENSATED, FAILED_COMPENSATION or ABORTED.",
+          help: "Sagas that reached COMPLETED, COMPENSATED, FAILED_COMPENSATION or ABORTED, once per saga (its first end).",
           labelNames: ["type", "state"],
+          registers,
+        }),
+    );
+    this.#endChanged = metric(
+      registry,
+      "flotilla_saga_end_changed_total",
+      (name) =>
+        new Counter({
+          name,
+          help: "Sagas that had ended (FAILED_COMPENSATION) and, after an operator resume or abort, reached an end state again; from is the first end.",
+          labelNames: ["type", "from", "to"],
           registers,
         }),
     );
@@ -96,13 +110,20 @@ export class SagaMetrics {
     );
   }
 
+  /** A saga started: by `startSaga`, or (started in a caller's transaction) at its first claim. */
   started(type: string): void {
     this.#started?.inc({ type });
   }
 
+  /** A saga's first end state; `seconds` from its creation (undefined: not observed). */
   ended(type: string, state: string, seconds: number | undefined): void {
     this.#ended?.inc({ type, state });
     if (seconds !== undefined) this.#duration?.observe({ type, state }, seconds);
+  }
+
+  /** A saga that first ended in `from` reached the end state `to` after an operator resume or abort. */
+  endChanged(type: string, from: string, to: string): void {
+    this.#endChanged?.inc({ type, from, to });
   }
 
   step(type: string, step: string, kind: StepKind, seconds: number): void {

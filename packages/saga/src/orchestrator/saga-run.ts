@@ -1,4 +1,3 @@
-import { isPermanentError } from "@flotilla/messaging";
 import type { Backoff, Clock } from "@flotilla/resilience";
 import type { Context, Span } from "@opentelemetry/api";
 import type pg from "pg";
@@ -10,6 +9,7 @@ import { SagaState } from "../saga-state.js";
 import { type StepKind, sagaStepKey } from "../saga-step-key.js";
 import type { SagaRow, StepRecord } from "../store/saga-row.js";
 import type { SagaStore } from "../store/saga-store.js";
+import { isDefinitiveFailure } from "./definitive-failure.js";
 import type { SagaMetrics } from "./saga-metrics.js";
 import { endSagaSpan, inStepSpan, resumeSagaSpan, runContext } from "./saga-tracing.js";
 
@@ -36,6 +36,8 @@ type Outcome =
       readonly attempts: number;
       readonly records: StepRecord[];
       readonly partial?: Record<string, unknown>;
+      /** Full names of the failed steps with `compensate` whose outcome is uncertain. */
+      readonly uncertain?: readonly string[];
     };
 
 /** Thrown inside a run when it must stop without writing (lease lost, aborted, shutdown). */
@@ -122,7 +124,7 @@ export class SagaRun {
       const error = new SagaError(SagaErrorCode.DeadlineExceeded, "saga deadline passed", {
         sagaId: this.id,
       });
-      await this.#beginCompensation(position, this.#row.data, error, []);
+      await this.#beginCompensation(position, this.#row.data, error, [], []);
       return;
     }
     const outcome =
@@ -161,11 +163,13 @@ export class SagaRun {
     }
     const data =
       outcome.partial === undefined ? this.#row.data : { ...this.#row.data, [node.name]: outcome.partial };
+    const uncertain = outcome.uncertain ?? [];
     await this.#beginCompensation(
-      outcome.partial === undefined ? position : position + 1,
+      outcome.partial === undefined && uncertain.length === 0 ? position : position + 1,
       data,
       outcome.error,
       outcome.records,
+      uncertain,
     );
   }
 
@@ -174,9 +178,10 @@ export class SagaRun {
     data: Record<string, unknown>,
     error: unknown,
     steps: StepRecord[],
+    uncertain: readonly string[],
   ): Promise<void> {
-    this.#logger.warn({ err: error, position }, "saga compensating");
-    const pending = this.#nextToCompensate(position, data) >= 0;
+    this.#logger.warn({ err: error, position, uncertain }, "saga compensating");
+    const pending = this.#nextToCompensate(position, data, uncertain) >= 0;
     await this.#commit({
       state: pending ? SagaState.Compensating : SagaState.Compensated,
       position,
@@ -184,18 +189,21 @@ export class SagaRun {
       error: describe(error),
       attempts: 0,
       steps,
+      uncertainSteps: pending ? uncertain : [],
     });
   }
 
-  /** Index of the highest node below `below` with a stored result and something to compensate, or -1. */
-  #nextToCompensate(below: number, data: Record<string, unknown>): number {
+  /**
+   * Index of the highest node below `below` with something to compensate — a stored result, or an
+   * uncertain outcome — or -1.
+   */
+  #nextToCompensate(below: number, data: Record<string, unknown>, uncertain: readonly string[]): number {
     for (let i = Math.min(below, this.#definition.nodes.length) - 1; i >= 0; i--) {
       const node = this.#definition.nodes[i] as SagaNode;
-      if (!(node.name in data)) continue;
-      if (node.kind === "step" && node.step.compensate !== undefined) return i;
+      if (node.kind === "step" && needsCompensation(node.step, node.name in data, uncertain)) return i;
       if (node.kind === "parallel") {
         const results = (data[node.name] ?? {}) as Record<string, unknown>;
-        if (node.branches.some((b) => b.compensate !== undefined && branchName(node.name, b) in results))
+        if (node.branches.some((b) => needsCompensation(b, branchName(node.name, b) in results, uncertain)))
           return i;
       }
     }
@@ -204,9 +212,10 @@ export class SagaRun {
 
   async #compensateNext(): Promise<void> {
     const data = this.#row.data;
-    const index = this.#nextToCompensate(this.#row.position, data);
+    let uncertain = this.#row.uncertainSteps;
+    const index = this.#nextToCompensate(this.#row.position, data, uncertain);
     if (index < 0) {
-      await this.#commit({ state: SagaState.Compensated, position: 0, steps: [] });
+      await this.#commit({ state: SagaState.Compensated, position: 0, steps: [], uncertainSteps: [] });
       return;
     }
     const node = this.#definition.nodes[index] as SagaNode;
@@ -214,21 +223,26 @@ export class SagaRun {
     let remaining: Record<string, unknown> | undefined;
     let failure: { error: unknown; attempts: number } | undefined;
     if (node.kind === "step") {
+      // An uncertain step has no stored result: its compensation gets `ctx.result` undefined.
       const outcome = await this.#compensateStep(node.step, data[node.name]);
       records.push(...outcome.records);
-      if (!outcome.ok) failure = { error: outcome.error, attempts: outcome.attempts };
+      if (outcome.ok) uncertain = uncertain.filter((name) => name !== node.step.name);
+      else failure = { error: outcome.error, attempts: outcome.attempts };
     } else if (node.kind === "parallel") {
       const results = { ...((data[node.name] ?? {}) as Record<string, unknown>) };
-      const branches = node.branches.filter(
-        (b) => b.compensate !== undefined && branchName(node.name, b) in results,
+      const branches = node.branches.filter((b) =>
+        needsCompensation(b, branchName(node.name, b) in results, uncertain),
       );
       const outcomes = await Promise.all(
         branches.map((b) => this.#compensateStep(b, results[branchName(node.name, b)])),
       );
       outcomes.forEach((outcome, i) => {
         records.push(...outcome.records);
-        if (outcome.ok) delete results[branchName(node.name, branches[i] as ResolvedStep)];
-        else failure ??= { error: outcome.error, attempts: outcome.attempts };
+        const branch = branches[i] as ResolvedStep;
+        if (outcome.ok) {
+          delete results[branchName(node.name, branch)];
+          uncertain = uncertain.filter((name) => name !== branch.name);
+        } else failure ??= { error: outcome.error, attempts: outcome.attempts };
       });
       remaining = results;
     }
@@ -244,22 +258,32 @@ export class SagaRun {
         error: describe(failure.error),
         attempts: failure.attempts,
         steps: records,
+        uncertainSteps: uncertain,
       });
       return;
     }
     const { [node.name]: _done, ...rest } = data;
-    const more = this.#nextToCompensate(index, rest) >= 0;
+    const more = this.#nextToCompensate(index, rest, uncertain) >= 0;
     await this.#commit({
       state: more ? SagaState.Compensating : SagaState.Compensated,
       position: index,
       data: rest,
       attempts: 0,
       steps: records,
+      uncertainSteps: more ? uncertain : [],
     });
   }
 
   async #invokeStep(step: ResolvedStep, beforePivot: boolean): Promise<Outcome> {
-    return this.#attempts(step, "invoke", step.maxAttempts, step.backoff, undefined, beforePivot);
+    const outcome = await this.#attempts(
+      step,
+      "invoke",
+      step.maxAttempts,
+      step.backoff,
+      undefined,
+      beforePivot,
+    );
+    return outcome.ok ? outcome : { ...outcome, uncertain: uncertainOf(step, outcome.error) };
   }
 
   async #invokeParallel(
@@ -271,15 +295,19 @@ export class SagaRun {
     );
     const result: Record<string, unknown> = {};
     const records: StepRecord[] = [];
+    const uncertain: string[] = [];
     let failed: Extract<Outcome, { ok: false }> | undefined;
     outcomes.forEach((outcome, i) => {
       records.push(...outcome.records);
-      const name = branchName(node.name, node.branches[i] as ResolvedStep);
-      if (outcome.ok) result[name] = outcome.result;
-      else failed ??= outcome;
+      const branch = node.branches[i] as ResolvedStep;
+      if (outcome.ok) result[branchName(node.name, branch)] = outcome.result;
+      else {
+        failed ??= outcome;
+        uncertain.push(...uncertainOf(branch, outcome.error));
+      }
     });
     if (failed === undefined) return { ok: true, result, records };
-    return { ok: false, error: failed.error, attempts: failed.attempts, records, partial: result };
+    return { ok: false, error: failed.error, attempts: failed.attempts, records, partial: result, uncertain };
   }
 
   #compensateStep(step: ResolvedStep, result: unknown): Promise<Outcome> {
@@ -293,7 +321,7 @@ export class SagaRun {
     );
   }
 
-  /** Runs up to `maxAttempts` attempts with backoff; permanent failures (bad result, PermanentError, deadline) end it early. */
+  /** Runs up to `maxAttempts` attempts with backoff; definitive failures and the deadline end it early. */
   async #attempts(
     step: ResolvedStep,
     kind: StepKind,
@@ -324,11 +352,8 @@ export class SagaRun {
         lastError = error;
         this.#logger.warn({ err: error, step: step.name, kind, attempt }, "saga step attempt failed");
         const permanent =
-          isPermanentError(error) ||
-          (error instanceof SagaError &&
-            (error.code === SagaErrorCode.ResultInvalid ||
-              error.code === SagaErrorCode.DeadlineExceeded ||
-              error.code === SagaErrorCode.CommandFailed));
+          isDefinitiveFailure(error) ||
+          (error instanceof SagaError && error.code === SagaErrorCode.DeadlineExceeded);
         if (permanent || attempt === maxAttempts) {
           const record: StepRecord = {
             step: step.name,
@@ -464,6 +489,7 @@ export class SagaRun {
     error?: string | null;
     attempts?: number;
     steps: StepRecord[];
+    uncertainSteps?: readonly string[];
   }): Promise<void> {
     const row = this.#row;
     let updated: SagaRow | undefined;
@@ -479,6 +505,7 @@ export class SagaRun {
         attempts: change.attempts ?? row.attempts,
         leaseTtlMs: this.#deps.leaseTtlMs,
         steps: change.steps,
+        uncertainSteps: change.uncertainSteps ?? row.uncertainSteps,
       });
     } catch (error) {
       // An unknown outcome: the commit may or may not have happened, so only the log can tell.
@@ -492,7 +519,8 @@ export class SagaRun {
     this.#row = updated;
     if (updated.state !== SagaState.Running && updated.state !== SagaState.Compensating) {
       const seconds = (updated.updatedAt.getTime() - updated.createdAt.getTime()) / 1000;
-      this.#deps.metrics.ended(updated.type, updated.state, seconds);
+      if (row.firstEnd === null) this.#deps.metrics.ended(updated.type, updated.state, seconds);
+      else this.#deps.metrics.endChanged(updated.type, row.firstEnd, updated.state);
       this.#logger.info({ state: updated.state }, "saga ended");
     }
   }
@@ -519,6 +547,15 @@ export class SagaRun {
       signal.addEventListener("abort", onAbort, { once: true });
     });
   }
+}
+
+/** `[step.name]` when the step has a compensation and `error` leaves its outcome uncertain. */
+function uncertainOf(step: ResolvedStep, error: unknown): string[] {
+  return step.compensate !== undefined && !isDefinitiveFailure(error) ? [step.name] : [];
+}
+
+function needsCompensation(step: ResolvedStep, hasResult: boolean, uncertain: readonly string[]): boolean {
+  return step.compensate !== undefined && (hasResult || uncertain.includes(step.name));
 }
 
 function branchName(group: string, branch: ResolvedStep): string {

@@ -26,6 +26,14 @@ export interface SagaRow {
   readonly endedAt: Date | null;
   /** Milliseconds from the database's `now()` to `deadline` when read (negative: passed). */
   readonly deadlineInMs: number | null;
+  /**
+   * Steps (full names, `group.branch` in a parallel group) whose invocation failed with an uncertain
+   * outcome (a timeout, a lost connection: not a definitive refusal): compensated, with `ctx.result`
+   * undefined, like the completed steps.
+   */
+  readonly uncertainSteps: readonly string[];
+  /** The first end state the saga reached (`FAILED_COMPENSATION` stays here after a resume), or null. */
+  readonly firstEnd: SagaState | null;
 }
 
 /** One entry of a saga's step log (`<schema>.saga_steps`). */

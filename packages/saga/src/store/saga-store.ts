@@ -42,6 +42,14 @@ export interface SagaUpdate {
   readonly attempts: number;
   readonly leaseTtlMs: number;
   readonly steps: readonly StepRecord[];
+  /** Steps (full names) whose invocation failed with an uncertain outcome and still need compensating. */
+  readonly uncertainSteps: readonly string[];
+}
+
+/** A saga leased by {@link SagaStore.claim} or {@link SagaStore.claimOne}. */
+export interface ClaimedSaga extends SagaRow {
+  /** True when this is the first lease of a saga inserted without one (started in a caller's transaction). */
+  readonly firstClaim: boolean;
 }
 
 /** Filter of {@link SagaStore.list}. */
@@ -110,8 +118,12 @@ CREATE TABLE IF NOT EXISTS ${this.sagas} (
   correlation_id text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  ended_at timestamptz
+  ended_at timestamptz,
+  uncertain_steps text[] NOT NULL DEFAULT '{}',
+  first_end text
 );
+ALTER TABLE ${this.sagas} ADD COLUMN IF NOT EXISTS uncertain_steps text[] NOT NULL DEFAULT '{}';
+ALTER TABLE ${this.sagas} ADD COLUMN IF NOT EXISTS first_end text;
 CREATE INDEX IF NOT EXISTS sagas_claimable ON ${this.sagas} (lease_until NULLS FIRST) WHERE state IN ('RUNNING', 'COMPENSATING');
 CREATE INDEX IF NOT EXISTS sagas_state_created ON ${this.sagas} (state, created_at);
 CREATE INDEX IF NOT EXISTS sagas_type_created ON ${this.sagas} (type, created_at);
@@ -171,20 +183,43 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
     leaseTtlMs: number,
     limit: number,
     exclude: readonly string[],
-  ): Promise<SagaRow[]> {
+  ): Promise<ClaimedSaga[]> {
     const { rows } = await db.query({
       name: this.#name("claim"),
-      text: `UPDATE ${this.sagas} s SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond',
-              row_version = s.row_version + 1
-       WHERE s.id IN (
-         SELECT id FROM ${this.sagas}
-         WHERE state IN ('RUNNING', 'COMPENSATING') AND type = ANY($3::text[])
-           AND (lease_until IS NULL OR lease_until < now()) AND NOT (id = ANY($5::uuid[]))
-         ORDER BY lease_until NULLS FIRST LIMIT $4 FOR UPDATE SKIP LOCKED)
-       RETURNING ${this.#columns}`,
+      text: this.#claimSql("NOT (id = ANY($5::uuid[])) ORDER BY lease_until NULLS FIRST LIMIT $4"),
       values: [owner, leaseTtlMs, types, limit, exclude],
     });
-    return rows.map(toSaga);
+    return rows.map(toClaimed);
+  }
+
+  /** Leases the saga `id` to `owner` like {@link SagaStore.claim}; undefined when it is not claimable now. */
+  async claimOne(
+    db: SagaQueryable,
+    owner: string,
+    types: readonly string[],
+    leaseTtlMs: number,
+    id: string,
+  ): Promise<ClaimedSaga | undefined> {
+    if (!uuidPattern.test(id)) return undefined;
+    const { rows } = await db.query({
+      name: this.#name("claim_one"),
+      text: this.#claimSql("id = $4::uuid"),
+      values: [owner, leaseTtlMs, types, id],
+    });
+    return rows[0] === undefined ? undefined : toClaimed(rows[0]);
+  }
+
+  #claimSql(condition: string): string {
+    // A saga never updated since its insert without a lease was started in a caller's transaction.
+    return `UPDATE ${this.sagas} s SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond',
+              row_version = s.row_version + 1
+       FROM (
+         SELECT id AS claimed_id, (row_version = 0 AND lease_owner IS NULL) AS first_claim FROM ${this.sagas}
+         WHERE state IN ('RUNNING', 'COMPENSATING') AND type = ANY($3::text[])
+           AND (lease_until IS NULL OR lease_until < now()) AND ${condition}
+         FOR UPDATE SKIP LOCKED) c
+       WHERE s.id = c.claimed_id
+       RETURNING ${this.#columns}, c.first_claim`;
   }
 
   /** Applies `update` with its step log entries in one statement; false when the row changed hands (lost). */
@@ -197,7 +232,10 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
                 row_version = row_version + 1, updated_at = now(),
                 lease_until = CASE WHEN $4 IN ('RUNNING', 'COMPENSATING') THEN now() + $9 * interval '1 millisecond' END,
                 lease_owner = CASE WHEN $4 IN ('RUNNING', 'COMPENSATING') THEN lease_owner END,
-                ended_at = CASE WHEN $4 IN ('COMPLETED', 'COMPENSATED', 'ABORTED') THEN now() END
+                ended_at = CASE WHEN $4 IN ('COMPLETED', 'COMPENSATED', 'ABORTED') THEN now() END,
+                uncertain_steps = $18::text[],
+                first_end = coalesce(first_end,
+                  CASE WHEN $4 IN ('COMPLETED', 'COMPENSATED', 'FAILED_COMPENSATION', 'ABORTED') THEN $4 END)
          WHERE id = $1 AND row_version = $2 AND lease_owner = $3
          RETURNING ${this.#columns}),
        ins AS (
@@ -225,6 +263,7 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
         steps.map((s) => s.endedAt),
         steps.map((s) => s.error),
         steps.map((s) => (s.result === undefined ? null : JSON.stringify(s.result))),
+        update.uncertainSteps,
       ],
     });
     return rows[0] === undefined ? undefined : toSaga(rows[0]);
@@ -353,7 +392,8 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
     if (!uuidPattern.test(id)) return undefined;
     const { rows } = await db.query(
       `UPDATE ${this.sagas} SET state = 'ABORTED', error = coalesce($2, error), lease_owner = NULL, lease_until = NULL,
-              row_version = row_version + 1, updated_at = now(), ended_at = now()
+              row_version = row_version + 1, updated_at = now(), ended_at = now(),
+              first_end = coalesce(first_end, 'ABORTED')
        WHERE id = $1 AND state IN ('RUNNING', 'COMPENSATING', 'FAILED_COMPENSATION')
        RETURNING ${this.#columns}`,
       [id, reason],
@@ -369,7 +409,7 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
   readonly #columns =
     `id, type, version, state, input, data, position, deadline, error, attempts, lease_owner,
     lease_until, row_version, traceparent, correlation_id, created_at, updated_at, ended_at,
-    (extract(epoch FROM deadline - now()) * 1000)::float8 AS deadline_in_ms`;
+    uncertain_steps, first_end, (extract(epoch FROM deadline - now()) * 1000)::float8 AS deadline_in_ms`;
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -395,7 +435,13 @@ function toSaga(row: Record<string, unknown>): SagaRow {
     updatedAt: row.updated_at as Date,
     endedAt: row.ended_at as Date | null,
     deadlineInMs: row.deadline_in_ms === null ? null : Number(row.deadline_in_ms),
+    uncertainSteps: (row.uncertain_steps ?? []) as string[],
+    firstEnd: (row.first_end ?? null) as SagaState | null,
   };
+}
+
+function toClaimed(row: Record<string, unknown>): ClaimedSaga {
+  return { ...toSaga(row), firstClaim: row.first_claim === true };
 }
 
 /** A store on `schema` (default `flotilla_saga`); call {@link SagaStore.install} once at start. */
