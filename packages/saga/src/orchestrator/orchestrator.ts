@@ -201,7 +201,10 @@ export class Orchestrator {
     };
   }
 
-  /** Installs the tables (idempotent) and starts claiming, heartbeats and scans. Idempotent. */
+  /**
+   * Installs the tables (idempotent), claims what is waiting (resolving after that first claim),
+   * then keeps claiming, heartbeating and scanning. Idempotent.
+   */
   start(): Promise<void> {
     this.#started ??= this.#start();
     return this.#started;
@@ -217,7 +220,13 @@ export class Orchestrator {
       "saga orchestrator started",
     );
     this.#scheduleHeartbeat();
-    this.#wake(0);
+    // The first claim runs before start() resolves, so what was waiting is already picked up then
+    // (and a saga started afterwards is not raced by a late first poll).
+    const first = this.#poll();
+    this.#polling = first.then(() => undefined);
+    const next = await first;
+    this.#polling = undefined;
+    if (this.#pollTimer === undefined) this.#wake(next);
   }
 
   /**
