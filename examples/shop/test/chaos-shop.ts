@@ -8,12 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Gateway, startGateway } from "@flotilla/gateway";
+import type { Transport } from "@flotilla/messaging";
 import { embeddedStore, registryServer } from "@flotilla/registry";
 import { provisionDatabase, type RunningService, startService } from "@flotilla/service";
 import pg from "pg";
 import { parse } from "yaml";
 import { type TcpProxy, tcpProxy } from "../../../packages/messaging/test/fixtures/tcp-proxy.ts";
-import { connectTransport, messagingConnector } from "../lib/messaging.ts";
+import { connectTransport, type MessagingSettings, messagingConnector, queueName } from "../lib/messaging.ts";
 import type { ShopService } from "../lib/shop-service.ts";
 import { catalogShopService } from "../services/catalog/service.ts";
 import { Notifier, SimulatedChannel } from "../services/notifications/notifier.ts";
@@ -23,6 +24,7 @@ import { recommendationsShopService } from "../services/recommendations/service.
 import { reviewsShopService } from "../services/reviews/service.ts";
 import { shippingShopService } from "../services/shipping/service.ts";
 import { usersShopService } from "../services/users/service.ts";
+import { deleteRabbitMqNames, machineRabbitMqUrl, namespaceNames } from "./rabbitmq-namespace.ts";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const shopDir = fileURLToPath(new URL("../", import.meta.url));
@@ -45,7 +47,7 @@ export interface ChaosShop {
   readonly spawned: readonly ChildProcess[];
   /** Faults of recommendations, read on every call. */
   readonly recommendationsFaults: { latencyMs: number; failureRate: number };
-  /** The bus (PostgreSQL transport) is reached through this proxy: `stop()` is the broker outage. */
+  /** Every service reaches the bus (the machine's RabbitMQ) through this proxy: `stop()` is the broker outage. */
   readonly busProxy: TcpProxy;
   /** A client on the given service's database (owned by the shop, closed by `close`). */
   db(service: "orders" | "payments" | "notifications"): pg.Client;
@@ -54,12 +56,6 @@ export interface ChaosShop {
   /** The children's log directory (deleted by `close`). */
   readonly logDir: string;
   close(): Promise<void>;
-}
-
-function databaseUrl(adminUrl: string, name: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
 }
 
 async function freePort(): Promise<number> {
@@ -100,9 +96,14 @@ async function waitForInstances(
 const allPassing = (count: number) => (instances: readonly RegistryInstance[]) =>
   instances.filter((instance) => instance.status === "passing").length >= count;
 
-/** Starts the chaos shop on the machine's PostgreSQL, with databases of its own (dropped by `close`). */
+/**
+ * Starts the chaos shop on the machine's PostgreSQL, with databases of its own (dropped by
+ * `close`), and on the machine's RabbitMQ behind a TCP proxy, with an exchange and queues of its
+ * own (`shop_<random>`, deleted by `close`).
+ */
 export async function startChaosShop(
   adminUrl = "postgres://postgres@127.0.0.1:5432/postgres",
+  rabbitmqUrl = machineRabbitMqUrl,
 ): Promise<ChaosShop> {
   const suffix = randomBytes(4).toString("hex");
   const databases: string[] = [];
@@ -116,8 +117,13 @@ export async function startChaosShop(
   const store = await embeddedStore();
   const registry = registryServer({ store });
   const logDir = await mkdtemp(join(tmpdir(), "shop-chaos-"));
-  const adminTarget = new URL(adminUrl);
-  const busProxy = await tcpProxy({ host: adminTarget.hostname, port: Number(adminTarget.port || 5432) });
+  const brokerTarget = new URL(rabbitmqUrl);
+  const busProxy = await tcpProxy({ host: brokerTarget.hostname, port: Number(brokerTarget.port || 5672) });
+  const proxiedBrokerUrl = new URL(rabbitmqUrl);
+  proxiedBrokerUrl.host = `127.0.0.1:${busProxy.port}`;
+  const namespace = `shop_${suffix}`;
+  const settings: MessagingSettings = { transport: "rabbitmq", url: proxiedBrokerUrl.toString(), namespace };
+  const transports: Transport[] = [];
   const recommendationsFaults = { latencyMs: 0, failureRate: 0 };
   let gateway: Gateway | undefined;
   let registryUrl = "";
@@ -165,6 +171,8 @@ export async function startChaosShop(
     await registry.close();
     await store.close();
     await busProxy.close();
+    const queues = ["notifications", "inventory-restock"].map((consumer) => queueName(namespace, consumer));
+    await deleteRabbitMqNames(rabbitmqUrl, namespaceNames(namespace, queues, transports));
     for (const client of clients) await client.end();
     for (const name of databases) {
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -175,13 +183,11 @@ export async function startChaosShop(
   };
 
   try {
-    const busName = `shop_bus_${suffix}`;
-    await admin.query(`CREATE DATABASE ${busName}`);
-    databases.push(busName);
-    const busUrl = new URL(databaseUrl(adminUrl, busName));
-    busUrl.host = `127.0.0.1:${busProxy.port}`;
-    const transport = (logger: Parameters<typeof connectTransport>[1]) =>
-      connectTransport({ transport: "postgres", url: busUrl.toString() }, logger);
+    const transport = async (logger: Parameters<typeof connectTransport>[1]) => {
+      const connected = await connectTransport(settings, logger);
+      transports.push(connected);
+      return connected;
+    };
     const { port: registryPort } = await registry.listen(0);
     registryUrl = `http://127.0.0.1:${registryPort}`;
 
@@ -201,8 +207,9 @@ export async function startChaosShop(
         FLOTILLA_REGISTRY_URL: registryUrl,
         FLOTILLA_DATABASE_ADMIN_URL: adminUrl,
         FLOTILLA_DATABASE_URL: await provision(service),
-        FLOTILLA_MESSAGING_TRANSPORT: "postgres",
-        FLOTILLA_MESSAGING_URL: busUrl.toString(),
+        FLOTILLA_MESSAGING_TRANSPORT: settings.transport,
+        FLOTILLA_MESSAGING_URL: proxiedBrokerUrl.toString(),
+        FLOTILLA_MESSAGING_NAMESPACE: namespace,
         FLOTILLA_PORT: "0",
         FLOTILLA_TELEMETRY_ENABLED: "false",
         FLOTILLA_SHUTDOWN_LINGER: "0",
@@ -223,12 +230,13 @@ export async function startChaosShop(
           push: new SimulatedChannel("push", { failureRate: 0 }),
           email: new SimulatedChannel("email", { failureRate: 0 }),
         }),
-        connect: (consumers) => messagingConnector({ transport, consumers }),
+        connect: (consumers) => messagingConnector({ transport, namespace, consumers }),
       }),
       ordersShopService({
         connect: (runtime) =>
           messagingConnector({
             transport,
+            namespace,
             ...(runtime.outbox === undefined ? {} : { outbox: runtime.outbox }),
             start: runtime.start,
           }),

@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 
+/** The gateway routes the traffic uses (ids of examples/shop/gateway.yaml). */
+export type TrafficRoute = "place-order" | "dashboard" | "me";
+
 /** One answer the gateway gave (or did not give) to a client. */
 export interface Outcome {
-  readonly route: "place-order" | "dashboard";
+  readonly route: TrafficRoute;
   /** HTTP status; 0 when the request failed without an answer or hit the client's time limit. */
   readonly status: number;
   readonly contentType: string;
@@ -22,22 +25,31 @@ export interface TrafficOptions {
   readonly orderEveryMs: number;
   /** Time between two dashboard calls (one extra client), which reach recommendations. */
   readonly dashboardEveryMs: number;
+  /**
+   * A client over its per-user budget: `GET /api/me` every `everyMs` with its own token, so the
+   * gateway's rate limiter has to refuse some of it (429).
+   */
+  readonly greedy: { readonly token: string; readonly everyMs: number };
   /** Resolves when the traffic should stop. */
   readonly until: Promise<void>;
-  /** Client-side limit per request: longer than every route timeout, so hitting it means a hang. */
-  readonly hangAfterMs: number;
+  /**
+   * Client-side limit per request and route: the route's timeout plus a margin, so hitting it means
+   * the gateway let a request hang past the time it promised.
+   */
+  readonly hangAfterMs: Readonly<Record<TrafficRoute, number>>;
 }
 
 const products = ["p-espresso", "p-mug", "p-kettle"];
 
 async function timed(
-  route: Outcome["route"],
+  route: TrafficRoute,
   hangAfterMs: number,
   request: (signal: AbortSignal) => Promise<Response>,
 ): Promise<Outcome> {
   const started = performance.now();
   try {
-    const response = await request(AbortSignal.timeout(hangAfterMs));
+    const signal = AbortSignal.timeout(hangAfterMs);
+    const response = await request(signal);
     const text = await response.text();
     const latencyMs = performance.now() - started;
     const contentType = response.headers.get("content-type") ?? "";
@@ -58,8 +70,9 @@ async function timed(
 
 /**
  * Steady traffic through the gateway: each token's client places an order (one item, a random
- * product, its own `Idempotency-Key`) every `orderEveryMs`, and one more client reads the dashboard,
- * until `until` resolves; resolves with every outcome once the requests in flight are answered.
+ * product, its own `Idempotency-Key`) every `orderEveryMs`, one more client reads the dashboard and
+ * a greedy one its profile, until `until` resolves; resolves with every outcome once the requests
+ * in flight are answered.
  */
 export async function runTraffic(options: TrafficOptions): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
@@ -78,8 +91,12 @@ export async function runTraffic(options: TrafficOptions): Promise<Outcome[]> {
     }
   };
 
+  const get = (route: TrafficRoute, path: string, token: string) => () =>
+    timed(route, options.hangAfterMs[route], (signal) =>
+      fetch(`${options.gatewayUrl}${path}`, { signal, headers: { authorization: `Bearer ${token}` } }),
+    );
   const orderClient = (token: string) => () =>
-    timed("place-order", options.hangAfterMs, (signal) =>
+    timed("place-order", options.hangAfterMs["place-order"], (signal) =>
       fetch(`${options.gatewayUrl}/api/orders`, {
         method: "POST",
         signal,
@@ -93,15 +110,12 @@ export async function runTraffic(options: TrafficOptions): Promise<Outcome[]> {
         }),
       }),
     );
-  const dashboardClient = (token: string) => () =>
-    timed("dashboard", options.hangAfterMs, (signal) =>
-      fetch(`${options.gatewayUrl}/api/dashboard`, { signal, headers: { authorization: `Bearer ${token}` } }),
-    );
 
   const spread = options.orderEveryMs / options.tokens.length;
   await Promise.all([
     ...options.tokens.map((token, i) => loop(options.orderEveryMs, i * spread, orderClient(token))),
-    loop(options.dashboardEveryMs, 0, dashboardClient(options.tokens[0]!)),
+    loop(options.dashboardEveryMs, 0, get("dashboard", "/api/dashboard", options.tokens[0]!)),
+    loop(options.greedy.everyMs, 0, get("me", "/api/me", options.greedy.token)),
   ]);
   return outcomes;
 }

@@ -1,14 +1,19 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { parseDuration } from "@flotilla/resilience";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { parse } from "yaml";
 import { type ChaosShop, startChaosShop } from "./chaos-shop.ts";
-import { type Outcome, quantile, runTraffic } from "./chaos-traffic.ts";
+import { type Outcome, quantile, runTraffic, type TrafficRoute } from "./chaos-traffic.ts";
 
 // Steady order traffic through the gateway while payments and inventory instances are SIGKILLed and
-// restarted, recommendations answers 2 s late, and the bus (PostgreSQL transport, reached through a
-// TCP proxy) is down for 15 s; then every invariant of the shop is checked against its databases.
+// restarted, recommendations answers 2 s late, and the message broker (the machine's RabbitMQ, which
+// every service reaches through a TCP proxy) is away for 15 s; then every invariant of the shop is
+// checked against its databases.
 
 const trafficMs = 45_000;
-const routeTimeoutMs = 10_000;
+const brokerOutageMs = 15_000;
+/** How much later than its route's timeout an answer may come before it counts as a hang. */
+const hangMarginMs = 3_000;
 const terminal = ["COMPLETED", "COMPENSATED", "ABORTED"];
 
 let shop: ChaosShop | undefined;
@@ -28,7 +33,7 @@ async function postJson(url: string, body: unknown, token?: string): Promise<{ s
   return { status: response.status, body: text === "" ? undefined : JSON.parse(text) };
 }
 
-/** Logs in alice, bob and `extra` new users (created by alice): one token per traffic client. */
+/** Logs in alice, bob and `extra` new users (created by alice), in that order: one token per client. */
 async function tokens(gatewayUrl: string, extra: number): Promise<string[]> {
   const logIn = async (email: string): Promise<string> => {
     const answer = await postJson(`${gatewayUrl}/api/auth/token`, { email });
@@ -62,29 +67,70 @@ async function eventually<T>(
   }
 }
 
-/** The chaos, on a schedule relative to the start of the traffic. */
-async function chaos(running: ChaosShop, started: number): Promise<string[]> {
-  const events: string[] = [];
-  const at = async (ms: number, what: string, act: () => Promise<void> | void): Promise<void> => {
+/**
+ * The time the gateway promises to answer a route of examples/shop/gateway.yaml in: a composite
+ * route's deadline, else the route's timeout (the gateway's default: 15 s).
+ */
+function routeTimeoutMs(id: TrafficRoute): number {
+  const config = parse(readFileSync(new URL("../gateway.yaml", import.meta.url), "utf8"));
+  const route = config.routes.find((r: { id: string }) => r.id === id);
+  if (route === undefined) throw new Error(`gateway.yaml has no route ${id}`);
+  return parseDuration(route.composite?.deadline ?? route.timeout ?? "15s");
+}
+
+/** What the chaos did, and how many broker connections the outage cut. */
+interface ChaosReport {
+  readonly events: string[];
+  readonly brokerConnectionsCut: number;
+  readonly brokerAwayMs: number;
+}
+
+/**
+ * The chaos, on a schedule relative to the start of the traffic. Each event keeps its own time (a
+ * slow restart does not push the others back); the broker is away for `brokerOutageMs` from the
+ * moment it stopped.
+ */
+async function chaos(running: ChaosShop, started: number): Promise<ChaosReport> {
+  const events: { at: number; text: string }[] = [];
+  const at = async (ms: number, what: string, act: () => Promise<void> | void): Promise<number> => {
     const wait = started + ms - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const begun = performance.now();
     await act();
-    events.push(
-      `${((begun - started) / 1000).toFixed(1)} s ${what} (${Math.round(performance.now() - begun)} ms)`,
-    );
+    events.push({
+      at: begun - started,
+      text: `${((begun - started) / 1000).toFixed(1)} s ${what} (${Math.round(performance.now() - begun)} ms)`,
+    });
+    return begun;
   };
-  await at(4_000, "SIGKILL payments-1, restarted", () => running.killAndRestart("payments", 1));
-  await at(9_000, "SIGKILL inventory-1, restarted", () => running.killAndRestart("inventory", 1));
-  await at(12_000, "recommendations latency 2 s", () => {
-    running.recommendationsFaults.latencyMs = 2_000;
-  });
-  await at(15_000, "bus stopped", () => running.busProxy.stop());
-  await at(30_000, "bus started", () => running.busProxy.start());
-  await at(33_000, "SIGKILL payments-2, restarted", () => running.killAndRestart("payments", 2));
-  await at(38_000, "SIGKILL inventory-2, restarted", () => running.killAndRestart("inventory", 2));
+  let brokerConnectionsCut = 0;
+  let brokerAwayMs = 0;
+  const outage = async (): Promise<void> => {
+    const stopped = await at(15_000, "broker stopped", () => {
+      brokerConnectionsCut = running.busProxy.connections;
+      return running.busProxy.stop();
+    });
+    const restarted = await at(stopped - started + brokerOutageMs, "broker started", () =>
+      running.busProxy.start(),
+    );
+    brokerAwayMs = restarted - stopped;
+  };
+  await Promise.all([
+    at(4_000, "SIGKILL payments-1, restarted", () => running.killAndRestart("payments", 1)),
+    at(9_000, "SIGKILL inventory-1, restarted", () => running.killAndRestart("inventory", 1)),
+    at(12_000, "recommendations latency 2 s", () => {
+      running.recommendationsFaults.latencyMs = 2_000;
+    }),
+    outage(),
+    at(33_000, "SIGKILL payments-2, restarted", () => running.killAndRestart("payments", 2)),
+    at(38_000, "SIGKILL inventory-2, restarted", () => running.killAndRestart("inventory", 2)),
+  ]);
   await at(trafficMs, "traffic stopped", () => {});
-  return events;
+  return {
+    events: events.sort((a, b) => a.at - b.at).map((event) => event.text),
+    brokerConnectionsCut,
+    brokerAwayMs,
+  };
 }
 
 function isClean(outcome: Outcome): boolean {
@@ -127,26 +173,44 @@ afterAll(async () => {
 describe("the shop under chaos", () => {
   test("kills, a slow dependency and a bus outage lose no order, charge once and notify once", async () => {
     const running = shop!;
-    const clientTokens = await tokens(running.gatewayUrl, 6);
+    const allTokens = await tokens(running.gatewayUrl, 7);
+    const greedyToken = allTokens.pop()!;
+    const hangAfterMs = {
+      "place-order": routeTimeoutMs("place-order") + hangMarginMs,
+      dashboard: routeTimeoutMs("dashboard") + hangMarginMs,
+      me: routeTimeoutMs("me") + hangMarginMs,
+    };
     const started = performance.now();
     const schedule = chaos(running, started);
     const outcomes = await runTraffic({
       gatewayUrl: running.gatewayUrl,
-      tokens: clientTokens,
+      tokens: allTokens,
       orderEveryMs: 1_500,
       dashboardEveryMs: 500,
+      greedy: { token: greedyToken, everyMs: 200 },
       until: schedule.then(
         () => undefined,
         () => undefined,
       ),
-      hangAfterMs: routeTimeoutMs + 5_000,
+      hangAfterMs,
     });
-    const events = await schedule;
-    for (const event of events) log(event);
+    const report = await schedule;
+    for (const event of report.events) log(event);
+    log(
+      `the broker was away ${(report.brokerAwayMs / 1000).toFixed(1)} s, cutting ${report.brokerConnectionsCut} connections`,
+    );
+    // The outage hit the services' broker connections (they all go through the proxy) for the whole 15 s.
+    expect(report.brokerConnectionsCut).toBeGreaterThanOrEqual(2);
+    expect(report.brokerAwayMs).toBeGreaterThanOrEqual(brokerOutageMs - 50); // a timer may fire a little early
 
-    // The gateway answered every request cleanly and in time.
+    // The gateway answered every request cleanly (a success, a 429 or a 503 problem) and in time:
+    // a request still unanswered at its route's timeout plus the margin failed as a hang (status 0).
     const unclean = outcomes.filter((outcome) => !isClean(outcome));
     expect(unclean, JSON.stringify(unclean.slice(0, 10))).toEqual([]);
+    // The refusal path is exercised: the greedy client went over its budget and got clean 429s.
+    expect(
+      outcomes.filter((outcome) => outcome.route === "me" && outcome.status === 429).length,
+    ).toBeGreaterThan(0);
     const accepted = outcomes.flatMap((outcome) => (outcome.orderId === undefined ? [] : [outcome.orderId]));
     const byStatus = new Map<string, number>();
     for (const outcome of outcomes) {
@@ -179,6 +243,10 @@ describe("the shop under chaos", () => {
       expect(["confirmed", "cancelled"], `order ${id}`).toContain(orderById.get(id)?.status);
     const confirmed = orderRows.filter((row) => row.status === "confirmed");
     expect(confirmed.length).toBeGreaterThan(0);
+    const reasons = await orders.query<{ reason: string; n: number }>(
+      `SELECT cancel_reason AS reason, count(*)::int AS n FROM orders WHERE status = 'cancelled' GROUP BY 1`,
+    );
+    for (const { reason, n } of reasons.rows) log(`cancelled ×${n}: ${reason}`);
 
     // No double charge: the captured charges are exactly the confirmed orders' totals, one each.
     const charges = (

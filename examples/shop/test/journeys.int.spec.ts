@@ -1,6 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type ShopHarness, startShop } from "./shop-harness.ts";
+import { type ShopBus, type ShopHarness, startShop } from "./shop-harness.ts";
+
+// The journeys run on the machine's RabbitMQ; SHOP_TEST_BUSES=rabbitmq,postgres runs them on the
+// PostgreSQL transport too (what `flotilla up` uses by default; flotilla-up.e2e.spec.ts covers it).
+const buses = (process.env.SHOP_TEST_BUSES ?? "rabbitmq").split(",") as ShopBus[];
+for (const bus of buses) {
+  if (bus !== "rabbitmq" && bus !== "postgres") throw new Error(`SHOP_TEST_BUSES: unknown bus "${bus}"`);
+}
 
 interface Answer {
   readonly status: number;
@@ -75,23 +82,25 @@ async function placeOrder(token: string, body: unknown): Promise<string> {
   return placed.body.orderId as string;
 }
 
-const settledOrder = (token: string, orderId: string) =>
+const settledOrder = (token: string, orderId: string, timeoutMs?: number) =>
   eventually(
     () => call("GET", api(`/api/orders/${orderId}`), { token }),
     (answer) => answer.status === 200 && answer.body.status !== "pending",
+    timeoutMs,
   );
 
-beforeAll(async () => {
-  const started = performance.now();
-  shop = await startShop();
-  startedIn = performance.now() - started;
-});
+describe.each(buses)("shop journeys through the gateway (%s bus)", (bus) => {
+  beforeAll(async () => {
+    tokens.clear();
+    const started = performance.now();
+    shop = await startShop({ bus });
+    startedIn = performance.now() - started;
+  });
 
-afterAll(async () => {
-  await shop?.close();
-});
+  afterAll(async () => {
+    await shop?.close();
+  });
 
-describe("shop journeys through the gateway", () => {
   test("log in, browse, place an order: the saga confirms it and the customer is notified once", async () => {
     const journeyStart = performance.now();
     const token = await logIn("alice@example.com");
@@ -165,7 +174,7 @@ describe("shop journeys through the gateway", () => {
     });
     expect(others.status).toBe(404);
     console.info(
-      `shop started in ${Math.round(startedIn)} ms; happy journey took ${Math.round(performance.now() - journeyStart)} ms`,
+      `shop (${bus} bus) started in ${Math.round(startedIn)} ms; happy journey took ${Math.round(performance.now() - journeyStart)} ms`,
     );
   });
 
@@ -292,5 +301,79 @@ describe("shop journeys through the gateway", () => {
     expect(after.body.available).toBe(before.body.available);
     const notified = await call("GET", `${shop.url("notifications")}/orders/${orderId}/notifications`);
     expect(notified.body.notifications).toEqual([]);
+  });
+  test("a charge whose answer is lost is refunded: the saga compensates the uncertain payment by order", async () => {
+    const token = await logIn("bob@example.com");
+    const before = await call("GET", `${shop.url("inventory")}/stock/p-mug`);
+    // Payments records the charge, then holds its answer past every attempt of the saga's step.
+    shop.paymentsAnswerDelay.ms = 60_000;
+    let orderId: string;
+    let settled: Answer;
+    try {
+      orderId = await placeOrder(token, { items: [{ productId: "p-mug", quantity: 1 }] });
+      settled = await settledOrder(token, orderId, 40_000);
+    } finally {
+      shop.paymentsAnswerDelay.ms = 0;
+    }
+    expect(settled.body.status).toBe("cancelled");
+    const saga = await call("GET", `${shop.ordersAdminUrl}/sagas/${orderId}`);
+    expect(saga.body.state).toBe("COMPENSATED");
+    const log = saga.body.steps.map((s: { step: string; kind: string; status: string }) => ({
+      step: s.step,
+      kind: s.kind,
+      status: s.status,
+    }));
+    expect(log).toContainEqual({ step: "payment", kind: "invoke", status: "failed" });
+    expect(log).toContainEqual({ step: "payment", kind: "compensate", status: "succeeded" });
+    expect(log.some((s: { step: string }) => s.step === "inventory")).toBe(false);
+
+    // The charge happened (its answer was lost) and was refunded, once.
+    const charges = await call("GET", `${shop.url("payments")}/orders/${orderId}/charges`);
+    expect(charges.body.charges).toEqual([
+      expect.objectContaining({ amountCents: 1500, status: "refunded" }),
+    ]);
+    // A charge of the order arriving now (a retry still in flight) is refused: the order is closed.
+    const late = await call("POST", `${shop.url("payments")}/charges`, {
+      body: { orderId, amountCents: 1500, paymentMethod: "tok_visa" },
+    });
+    expect(late.status).toBe(409);
+    expect(late.body.code).toBe("PAYMENTS_ORDER_CLOSED");
+    const after = await call("GET", `${shop.url("inventory")}/stock/p-mug`);
+    expect(after.body.available).toBe(before.body.available);
+  }, 60_000);
+
+  test("compensations by order: nothing to undo is a no-op that closes the order to late effects", async () => {
+    const orderId = randomUUID();
+    const refunded = await call("POST", `${shop.url("payments")}/orders/${orderId}/refund`);
+    expect(refunded.status).toBe(200);
+    expect(refunded.body).toEqual({ orderId, charges: [] });
+    const lateCharge = await call("POST", `${shop.url("payments")}/charges`, {
+      body: { orderId, amountCents: 990, paymentMethod: "tok_visa" },
+    });
+    expect(lateCharge.body.code).toBe("PAYMENTS_ORDER_CLOSED");
+    expect((await call("GET", `${shop.url("payments")}/orders/${orderId}/charges`)).body.charges).toEqual([]);
+
+    // A reservation that did happen is released by order, and only once.
+    const stock = async () => (await call("GET", `${shop.url("inventory")}/stock/p-kettle`)).body.available;
+    const before = await stock();
+    const reserved = await call("POST", `${shop.url("inventory")}/reservations`, {
+      body: { orderId, items: [{ sku: "p-kettle", quantity: 2 }] },
+    });
+    expect(reserved.status).toBe(201);
+    expect(await stock()).toBe(before - 2);
+    for (let i = 0; i < 2; i++) {
+      const released = await call("POST", `${shop.url("inventory")}/orders/${orderId}/release`);
+      expect(released.body).toEqual({
+        orderId,
+        reservations: [{ reservationId: reserved.body.reservationId, status: "released" }],
+      });
+      expect(await stock()).toBe(before);
+    }
+    const lateReservation = await call("POST", `${shop.url("inventory")}/reservations`, {
+      body: { orderId, items: [{ sku: "p-kettle", quantity: 1 }] },
+    });
+    expect(lateReservation.status).toBe(409);
+    expect(lateReservation.body.code).toBe("INVENTORY_ORDER_RELEASED");
+    expect(await stock()).toBe(before);
   });
 });

@@ -2,11 +2,12 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { type Gateway, startGateway } from "@flotilla/gateway";
+import type { Transport } from "@flotilla/messaging";
 import { embeddedStore, registryServer } from "@flotilla/registry";
 import { provisionDatabase, type RunningService, startService } from "@flotilla/service";
 import pg from "pg";
 import { parse } from "yaml";
-import { connectTransport, messagingConnector } from "../lib/messaging.ts";
+import { connectTransport, type MessagingSettings, messagingConnector, queueName } from "../lib/messaging.ts";
 import type { ShopService } from "../lib/shop-service.ts";
 import { catalogShopService } from "../services/catalog/service.ts";
 import { inventoryShopService } from "../services/inventory/service.ts";
@@ -20,10 +21,21 @@ import { recommendationsShopService } from "../services/recommendations/service.
 import { reviewsShopService } from "../services/reviews/service.ts";
 import { shippingShopService } from "../services/shipping/service.ts";
 import { usersShopService } from "../services/users/service.ts";
+import { deleteRabbitMqNames, machineRabbitMqUrl, namespaceNames } from "./rabbitmq-namespace.ts";
+
+/** The buses the harness can run the shop's events over. */
+export type ShopBus = "rabbitmq" | "postgres";
 
 /** Options of {@link startShop}. */
 export interface ShopHarnessOptions {
   readonly adminUrl?: string;
+  /**
+   * `rabbitmq` (default): the machine's RabbitMQ (`rabbitmqUrl`), with an exchange and queues of
+   * this run's own (`shop_<random>`), deleted by `close`. `postgres`: a bus database of this run's own.
+   */
+  readonly bus?: ShopBus;
+  /** Default `amqp://guest:guest@127.0.0.1:5672`. */
+  readonly rabbitmqUrl?: string;
   readonly payments?: PaymentsOptions;
   readonly pushFailureRate?: number;
   readonly emailFailureRate?: number;
@@ -42,9 +54,11 @@ export interface ShopHarness {
   url(service: string): string;
   /** Change these to make recommendations slow or failing. */
   readonly recommendationsFaults: MutableFaults;
+  /** How long payments holds the answer of a recorded charge (0: not at all); a test may change it. */
+  readonly paymentsAnswerDelay: { ms: number };
   /** The orders admin port (sagaApi, deadLetterApi). */
   readonly ordersAdminUrl: string;
-  /** Stops everything and drops this run's databases and roles. */
+  /** Stops everything, drops this run's databases and roles, deletes its RabbitMQ queues and exchanges. */
   close(): Promise<void>;
 }
 
@@ -82,8 +96,9 @@ async function allPassing(registryUrl: string, services: readonly string[]): Pro
 
 /**
  * Starts a registry (in memory), the nine shop services through `startService` against the local
- * PostgreSQL (databases `shop_<service>_<suffix>`, a bus database `shop_bus_<suffix>`), and the
- * gateway with examples/shop/gateway.yaml on a free port.
+ * PostgreSQL (databases `shop_<service>_<suffix>`), their events on the machine's RabbitMQ
+ * (exchange `shop_<suffix>`) or a bus database `shop_bus_<suffix>`, and the gateway with
+ * examples/shop/gateway.yaml on a free port.
  */
 export async function startShop(options: ShopHarnessOptions = {}): Promise<ShopHarness> {
   const adminUrl = options.adminUrl ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -97,12 +112,21 @@ export async function startShop(options: ShopHarnessOptions = {}): Promise<ShopH
   let gateway: Gateway | undefined;
   let ordersAdminUrl = "";
   const recommendationsFaults: MutableFaults = { latencyMs: 0, failureRate: 0 };
+  const paymentsAnswerDelay = { ms: 0 };
+  const bus = options.bus ?? "rabbitmq";
+  const rabbitmqUrl = options.rabbitmqUrl ?? machineRabbitMqUrl;
+  const namespace = `shop_${suffix}`;
+  const transports: Transport[] = [];
 
   const close = async (): Promise<void> => {
     await gateway?.close(1_000);
     for (const service of [...running.values()].reverse()) await service.stop();
     await registry.close();
     await store.close();
+    if (bus === "rabbitmq") {
+      const queues = ["notifications", "inventory-restock"].map((consumer) => queueName(namespace, consumer));
+      await deleteRabbitMqNames(rabbitmqUrl, namespaceNames(namespace, queues, transports));
+    }
     for (const name of databases) {
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.query(`DROP ROLE IF EXISTS ${name}`);
@@ -111,20 +135,29 @@ export async function startShop(options: ShopHarnessOptions = {}): Promise<ShopH
   };
 
   try {
-    const busName = `shop_bus_${suffix}`;
-    await admin.query(`CREATE DATABASE ${busName}`);
-    databases.push(busName);
-    const transport = (logger: Parameters<typeof connectTransport>[1]) =>
-      connectTransport({ transport: "postgres", url: databaseUrl(adminUrl, busName) }, logger);
+    let settings: MessagingSettings;
+    if (bus === "postgres") {
+      const busName = `shop_bus_${suffix}`;
+      await admin.query(`CREATE DATABASE ${busName}`);
+      databases.push(busName);
+      settings = { transport: "postgres", url: databaseUrl(adminUrl, busName), namespace };
+    } else {
+      settings = { transport: "rabbitmq", url: rabbitmqUrl, namespace };
+    }
+    const transport = async (logger: Parameters<typeof connectTransport>[1]) => {
+      const connected = await connectTransport(settings, logger);
+      transports.push(connected);
+      return connected;
+    };
     const { port: registryPort } = await registry.listen(0);
     const registryUrl = `http://127.0.0.1:${registryPort}`;
 
     const shops: ShopService[] = [
       usersShopService(),
       catalogShopService(),
-      paymentsShopService(options.payments ?? {}),
+      paymentsShopService({ ...options.payments, answerDelay: paymentsAnswerDelay }),
       inventoryShopService({
-        connect: ({ outbox, consumers }) => messagingConnector({ transport, outbox, consumers }),
+        connect: ({ outbox, consumers }) => messagingConnector({ transport, namespace, outbox, consumers }),
       }),
       shippingShopService(),
       reviewsShopService(),
@@ -134,12 +167,13 @@ export async function startShop(options: ShopHarnessOptions = {}): Promise<ShopH
           push: new SimulatedChannel("push", { failureRate: options.pushFailureRate ?? 0 }),
           email: new SimulatedChannel("email", { failureRate: options.emailFailureRate ?? 0 }),
         }),
-        connect: (consumers) => messagingConnector({ transport, consumers }),
+        connect: (consumers) => messagingConnector({ transport, namespace, consumers }),
       }),
       ordersShopService({
         connect: (runtime) =>
           messagingConnector({
             transport,
+            namespace,
             ...(runtime.outbox === undefined ? {} : { outbox: runtime.outbox }),
             start: runtime.start,
           }),
@@ -187,6 +221,7 @@ export async function startShop(options: ShopHarnessOptions = {}): Promise<ShopH
       gatewayUrl,
       ordersAdminUrl,
       recommendationsFaults,
+      paymentsAnswerDelay,
       url: (service) => {
         const instance = running.get(service);
         if (instance === undefined) throw new Error(`no running service ${service}`);

@@ -13,6 +13,11 @@ const settings = messagingSettings();
 const shop = inventoryShopService({
   restockQuantity: env.INVENTORY_RESTOCK_QUANTITY,
   connect: ({ outbox, consumers }) =>
-    messagingConnector({ transport: (logger) => connectTransport(settings, logger), outbox, consumers }),
+    messagingConnector({
+      transport: (logger) => connectTransport(settings, logger),
+      namespace: settings.namespace,
+      outbox,
+      consumers,
+    }),
 });
 await runService(shop.service, { defaults: shop.defaults, ...shop.hooks });

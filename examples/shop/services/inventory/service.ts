@@ -1,9 +1,19 @@
 import { consumer, type Outbox, on, outbox } from "@flotilla/messaging";
 import { type DatabaseConnector, defineService, problem } from "@flotilla/service";
+import type pg from "pg";
 import { stockLow } from "../../events/stock-low.ts";
 import type { MessagingConnectorOptions } from "../../lib/messaging.ts";
 import type { ShopService } from "../../lib/shop-service.ts";
 import { inventory } from "./contract.ts";
+
+/**
+ * Serialises the reservations and the whole-order release of one order (a transaction-scoped
+ * advisory lock), so that a reservation either commits before the release sees it or sees the
+ * order released.
+ */
+async function lockOrder(tx: pg.ClientBase, orderId: string): Promise<void> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`inventory:order:${orderId}`]);
+}
 
 /** What {@link InventoryOptions.connect} is given: the outbox to relay and the consumers to run. */
 export interface InventoryRuntime {
@@ -26,7 +36,8 @@ export interface InventoryOptions {
  * The inventory service: all-or-nothing reservations in one transaction, which also writes
  * `stock.low` to the outbox when a reservation takes a product below its restock threshold. Its
  * restock consumer reacts to `stock.low` (choreography: nobody orders the restock) by adding
- * `restockQuantity` units, once per event thanks to the inbox.
+ * `restockQuantity` units, once per event thanks to the inbox. `releaseOrder` releases by order
+ * and closes it, for a compensation that does not know whether its reservation happened.
  */
 export function inventoryShopService(options: InventoryOptions = {}): ShopService {
   const inventoryOutbox = outbox({ source: "/services/inventory" });
@@ -37,6 +48,15 @@ export function inventoryShopService(options: InventoryOptions = {}): ShopServic
     handlers: {
       async reserve({ body }, ctx) {
         return ctx.db.transaction(async (tx) => {
+          await lockOrder(tx, body.orderId);
+          const released = await tx.query("SELECT 1 FROM released_orders WHERE order_id = $1", [
+            body.orderId,
+          ]);
+          if (released.rows.length > 0) {
+            throw problem(409, `order ${body.orderId} was released and takes no more reservations`, {
+              code: "INVENTORY_ORDER_RELEASED",
+            });
+          }
           const { rows } = await tx.query<{ id: string }>(
             "INSERT INTO reservations (order_id, status) VALUES ($1, 'reserved') RETURNING id::text",
             [body.orderId],
@@ -94,6 +114,35 @@ export function inventoryShopService(options: InventoryOptions = {}): ShopServic
           return { reservationId: params.id, status: "released" as const };
         });
       },
+      async releaseOrder({ params }, ctx) {
+        const reservations = await ctx.db.transaction(async (tx) => {
+          await lockOrder(tx, params.orderId);
+          await tx.query("INSERT INTO released_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING", [
+            params.orderId,
+          ]);
+          const released = await tx.query<{ id: string }>(
+            `UPDATE reservations SET status = 'released' WHERE order_id = $1 AND status = 'reserved'
+             RETURNING id::text`,
+            [params.orderId],
+          );
+          if (released.rows.length > 0) {
+            await tx.query(
+              `UPDATE stock SET available = stock.available + i.quantity
+                 FROM (SELECT sku, sum(quantity)::int AS quantity FROM reservation_items
+                        WHERE reservation_id = ANY($1::uuid[]) GROUP BY sku) i
+                WHERE i.sku = stock.sku`,
+              [released.rows.map((row) => row.id)],
+            );
+          }
+          const { rows } = await tx.query<{ reservationId: string; status: "reserved" | "released" }>(
+            `SELECT id::text AS "reservationId", status FROM reservations WHERE order_id = $1 ORDER BY created_at`,
+            [params.orderId],
+          );
+          return rows;
+        });
+        ctx.logger.info({ orderId: params.orderId, reservations: reservations.length }, "order released");
+        return { orderId: params.orderId, reservations };
+      },
       async stock({ params }, ctx) {
         const { rows } = await ctx.db.query<{ available: number }>(
           "SELECT available FROM stock WHERE sku = $1",
@@ -114,9 +163,9 @@ export function inventoryShopService(options: InventoryOptions = {}): ShopServic
         : {
             connectDatabase: options.connect({
               outbox: inventoryOutbox,
-              consumers: ({ pool, transport, logger }) => [
+              consumers: ({ pool, transport, logger, queue }) => [
                 consumer({
-                  name: "inventory-restock",
+                  name: queue("inventory-restock"),
                   transport,
                   db: pool,
                   logger,

@@ -19,6 +19,10 @@ const shop = notificationsShopService({
     email: new SimulatedChannel("email", { failureRate: env.NOTIFICATIONS_EMAIL_FAILURE_RATE }),
   }),
   connect: (consumers) =>
-    messagingConnector({ transport: (logger) => connectTransport(settings, logger), consumers }),
+    messagingConnector({
+      transport: (logger) => connectTransport(settings, logger),
+      namespace: settings.namespace,
+      consumers,
+    }),
 });
 await runService(shop.service, { defaults: shop.defaults, ...shop.hooks });

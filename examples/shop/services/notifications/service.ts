@@ -36,9 +36,9 @@ export function notificationsShopService(options: NotificationsOptions): ShopSer
       },
     },
   });
-  const connectDatabase = options.connect(({ pool, transport, logger }) => [
+  const connectDatabase = options.connect(({ pool, transport, logger, queue }) => [
     consumer({
-      name: "notifications",
+      name: queue("notifications"),
       transport,
       db: pool,
       logger,

@@ -19,6 +19,7 @@ const shop = ordersShopService({
   connect: (runtime) =>
     messagingConnector({
       transport: (logger) => connectTransport(settings, logger),
+      namespace: settings.namespace,
       ...(runtime.outbox === undefined ? {} : { outbox: runtime.outbox }),
       start: runtime.start,
     }),

@@ -47,10 +47,11 @@ function refusedBy(code: string) {
 
 /**
  * The order saga: `order` (compensation: cancel the order, publish `order.cancelled`) →
- * `payment` (refund) → `inventory` (release) → `shipping`, the pivot → `confirm` (mark the order
- * confirmed, publish `order.confirmed`). Participants get the step's key as `Idempotency-Key`, so
- * a retried or resumed step is applied once; the local steps use `oncePerKey` in the orders
- * database for the same reason.
+ * `payment` (refund the order) → `inventory` (release the order) → `shipping`, the pivot →
+ * `confirm` (mark the order confirmed, publish `order.confirmed`). The participants' compensations
+ * work by order id, so a step whose outcome is uncertain is undone too. Participants get the step's
+ * key as `Idempotency-Key`, so a retried or resumed step is applied once; the local steps use
+ * `oncePerKey` in the orders database for the same reason.
  */
 export function orderSaga(deps: OrderSagaDeps) {
   return defineSaga({ type: "shop.order", input: orderSagaInput, deadline: "2m" })
@@ -95,12 +96,12 @@ export function orderSaga(deps: OrderSagaDeps) {
           .catch(refusedBy("PAYMENTS_DECLINED"));
         return { chargeId: charged.chargeId };
       },
+      // By order, not by charge id: when the charge's outcome is uncertain (ctx.result undefined, its
+      // answer lost after every retry) the charge may exist all the same, or still be in flight.
+      // Payments refunds whatever it holds for the order and refuses a later charge of it.
       compensate: async (ctx) => {
-        // An uncertain charge (timed out after every retry) has no charge id to refund here: payments
-        // offers no lookup by order yet, so it is left to reconciliation (see the shop's README).
-        if (ctx.result === undefined) return;
         const { payments: client } = await deps.participants();
-        await client.refund({ body: { chargeId: ctx.result.chargeId } }, participantCallOptions(ctx));
+        await client.refundOrder({ params: { orderId: ctx.input.orderId } }, participantCallOptions(ctx));
       },
     })
     .step("inventory", {
@@ -116,10 +117,10 @@ export function orderSaga(deps: OrderSagaDeps) {
           .catch(refusedBy("INVENTORY_OUT_OF_STOCK"));
         return { reservationId: reserved.reservationId };
       },
+      // By order, for the same reason as the payment's: an uncertain reservation is released too.
       compensate: async (ctx) => {
-        if (ctx.result === undefined) return;
         const { inventory: client } = await deps.participants();
-        await client.release({ params: { id: ctx.result.reservationId } }, participantCallOptions(ctx));
+        await client.releaseOrder({ params: { orderId: ctx.input.orderId } }, participantCallOptions(ctx));
       },
     })
     .pivot("shipping", {

@@ -10,7 +10,7 @@ export const charge = z.object({
 });
 
 /**
- * The payments service: charges and refunds against a simulated provider. Both are POSTs, so the
+ * The payments service: charges and refunds against a simulated provider. They are POSTs, so the
  * framework's idempotency keys make a retried call (same `Idempotency-Key`) apply once.
  */
 export const payments = defineContract({
@@ -28,7 +28,9 @@ export const payments = defineContract({
       }),
       response: charge,
       status: 201,
-      summary: "Charges an order. 402 PAYMENTS_DECLINED for a declined card; 503 when the provider fails.",
+      summary:
+        "Charges an order. 402 PAYMENTS_DECLINED for a declined card; 409 PAYMENTS_ORDER_CLOSED once the " +
+        "order was refunded as a whole; 503 when the provider fails.",
     }),
     refund: route({
       method: "POST",
@@ -36,6 +38,16 @@ export const payments = defineContract({
       body: z.object({ chargeId: z.uuid() }),
       response: charge,
       summary: "Refunds a charge; refunding a refunded charge answers it as it is.",
+    }),
+    refundOrder: route({
+      method: "POST",
+      path: "/orders/:orderId/refund",
+      params: z.object({ orderId: z.string().min(1) }),
+      response: z.object({ orderId: z.string(), charges: z.array(charge) }),
+      summary:
+        "Refunds every captured charge of the order and closes the order to charges: a charge of it " +
+        "arriving later is refused (409 PAYMENTS_ORDER_CLOSED). With no charge it answers `charges: []`; " +
+        "refunding twice changes nothing. What a compensation calls when it does not know whether the charge happened.",
     }),
     chargesOfOrder: route({
       method: "GET",
