@@ -62,7 +62,11 @@ export {
   type StartSagaOptions,
 } from "./orchestrator/orchestrator.js";
 export { SagaMetrics } from "./orchestrator/saga-metrics.js";
-export { type IdempotentCommandOptions, idempotentCommand } from "./participant/idempotent-command.js";
+export {
+  type CompensatedInvocation,
+  type IdempotentCommandOptions,
+  idempotentCommand,
+} from "./participant/idempotent-command.js";
 export { type OncePerKeyOptions, oncePerKey } from "./participant/once-per-key.js";
 export {
   type ParticipantCallContext,
@@ -79,6 +83,7 @@ export {
   type ParticipantTablesOptions,
   participantTables,
 } from "./participant/participant-tables.js";
+export { sagaCompensatesHeader } from "./participant/saga-compensates-header.js";
 export { sagaKeyHeader } from "./participant/saga-key-header.js";
 export { isSagaError, SagaError, SagaErrorCode, type SagaErrorDetails } from "./saga-error.js";
 export type { SagaLogger } from "./saga-logger.js";

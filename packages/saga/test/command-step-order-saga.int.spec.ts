@@ -58,6 +58,8 @@ describe("commandStep", () => {
   let payments: Consumer;
   let charges: { orderId: string; messageId: string }[];
   let decline: boolean;
+  /** How long the charge handler works before answering: beyond the step's timeout, the outcome is uncertain. */
+  let chargeDelayMs: number;
   const requesters: CommandRequester[] = [];
   const orchestrators: Orchestrator[] = [];
 
@@ -65,6 +67,7 @@ describe("commandStep", () => {
     schema = testSchema();
     charges = [];
     decline = false;
+    chargeDelayMs = 0;
     await pool.query(`CREATE SCHEMA "${schema}";
       CREATE TABLE "${schema}".charges (charge_id text PRIMARY KEY, order_id text NOT NULL, amount int NOT NULL);
       CREATE TABLE "${schema}".refunds (refund_id text PRIMARY KEY, charge_id text NOT NULL, amount int NOT NULL);
@@ -84,6 +87,7 @@ describe("commandStep", () => {
           paymentCharged,
           async (command, { tx }) => {
             if (decline) throw new PermanentError("card declined");
+            if (chargeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, chargeDelayMs));
             const chargeId = `ch-${command.id}`;
             await tx!.query(`INSERT INTO "${schema}".charges VALUES ($1, $2, $3)`, [
               chargeId,
@@ -98,12 +102,20 @@ describe("commandStep", () => {
         idempotentCommand(
           refundPayment,
           paymentRefunded,
-          async (command, { tx }) => {
+          async (command, { tx }, compensates) => {
+            // Without a charge id (the charge's outcome was uncertain at the orchestrator), refund
+            // the charge this participant made for the invocation, if it made one.
+            const charged =
+              compensates?.reply?.type === paymentCharged.type
+                ? (compensates.reply.data as { chargeId: string; amount: number })
+                : undefined;
+            const chargeId = command.data.chargeId || charged?.chargeId;
+            if (chargeId === undefined) return { refundId: "none" };
             const refundId = `rf-${command.id}`;
             await tx!.query(`INSERT INTO "${schema}".refunds VALUES ($1, $2, $3)`, [
               refundId,
-              command.data.chargeId,
-              command.data.amount,
+              chargeId,
+              command.data.chargeId === "" ? (charged?.amount ?? 0) : command.data.amount,
             ]);
             return { refundId };
           },
@@ -307,6 +319,44 @@ describe("commandStep", () => {
       "inventory:invoke:failed",
       "payment:compensate:succeeded",
     ]);
+  });
+
+  it("refunds a charge whose reply the orchestrator never got: the participant finds it through the invocation", async () => {
+    chargeDelayMs = 600;
+    const via = requester();
+    const saga = defineSaga({ type: "order.place", input: orderInput })
+      .step("payment", {
+        ...commandStep(
+          via,
+          chargePayment,
+          (ctx) => ({ orderId: ctx.input.orderId, amount: ctx.input.amount }),
+          {
+            reply: paymentCharged,
+            timeout: "150ms",
+            compensateWith: {
+              command: refundPayment,
+              data: (ctx) => ({ chargeId: ctx.result?.chargeId ?? "", amount: ctx.result?.amount ?? 0 }),
+            },
+          },
+        ),
+        retry: { maxAttempts: 1 },
+      })
+      .build();
+    const orch = await start(saga as unknown as ReturnType<typeof orderSaga>);
+    const { id } = await orch.startSaga(saga, { orderId: "o-9", amount: 12 });
+    const row = await orch.settled(id);
+    expect(row?.state).toBe(SagaState.Compensated);
+    const steps = (await orch.get(id))?.steps ?? [];
+    expect(steps.map((s) => `${s.step}:${s.kind}:${s.status}`)).toEqual([
+      "payment:invoke:failed",
+      "payment:compensate:succeeded",
+    ]);
+    const charge = `ch-${sagaStepMessageId(id, "payment", "invoke")}`;
+    expect((await pool.query(`SELECT charge_id FROM "${schema}".charges`)).rows).toEqual([
+      { charge_id: charge },
+    ]);
+    const { rows } = await pool.query(`SELECT charge_id, amount FROM "${schema}".refunds`);
+    expect(rows).toEqual([{ charge_id: charge, amount: 12 }]);
   });
 
   it("fails the step, without retrying, with the participant's message when it answers with a failure", async () => {

@@ -18,9 +18,10 @@ import {
 import type pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { idempotentCommand } from "../src/participant/idempotent-command.js";
+import { type CompensatedInvocation, idempotentCommand } from "../src/participant/idempotent-command.js";
 import { participantInbox } from "../src/participant/participant-inbox.js";
 import { type ParticipantTables, participantTables } from "../src/participant/participant-tables.js";
+import { sagaCompensatesHeader } from "../src/participant/saga-compensates-header.js";
 import { sagaKeyHeader } from "../src/participant/saga-key-header.js";
 import { sagaStepKey, sagaStepMessageId } from "../src/saga-step-key.js";
 import { testPool, testSchema, waitFor } from "./fixtures/participant-test-db.js";
@@ -32,6 +33,14 @@ const chargePayment = defineEvent({
 const paymentCharged = defineEvent({
   type: "payments.payment-charged",
   schema: z.object({ chargeId: z.string() }),
+});
+const refundPayment = defineEvent({
+  type: "payments.refund-payment",
+  schema: z.object({ orderId: z.string() }),
+});
+const paymentRefunded = defineEvent({
+  type: "payments.payment-refunded",
+  schema: z.object({ refunded: z.array(z.string()) }),
 });
 const replyTopic = "replies.orders";
 
@@ -45,6 +54,8 @@ describe("idempotentCommand", () => {
   let replies: Envelope[];
   let runs: number;
   let behaviour: "charge" | "decline" | "garbage";
+  let handedToCharge: unknown[];
+  let handedToRefund: (CompensatedInvocation | undefined)[];
 
   beforeEach(async () => {
     pool = testPool();
@@ -52,10 +63,13 @@ describe("idempotentCommand", () => {
     tables = participantTables({ schema });
     await pool.query(`CREATE SCHEMA "${schema}"`);
     await pool.query(`CREATE TABLE "${schema}".charges (order_id text, amount int)`);
+    await pool.query(`CREATE TABLE "${schema}".refunds (charge_id text)`);
     transport = memoryTransport();
     replies = [];
     runs = 0;
     behaviour = "charge";
+    handedToCharge = [];
+    handedToRefund = [];
     replySubscription = await transport.subscribe({
       queue: "orders-replies",
       topics: [replyTopic],
@@ -75,8 +89,9 @@ describe("idempotentCommand", () => {
         idempotentCommand(
           chargePayment,
           paymentCharged,
-          async (command, { tx }) => {
+          async (command, { tx }, compensates) => {
             runs++;
+            handedToCharge.push(compensates);
             if (behaviour === "decline") throw new PermanentError("card declined");
             await tx!.query(`INSERT INTO "${schema}".charges VALUES ($1, $2)`, [
               command.data.orderId,
@@ -84,6 +99,20 @@ describe("idempotentCommand", () => {
             ]);
             if (behaviour === "garbage") return { chargeId: 42 } as never;
             return { chargeId: `ch-${command.data.orderId}` };
+          },
+          { tables },
+        ),
+        // Refunds whatever charge the compensated invocation made here, found through its reply.
+        idempotentCommand(
+          refundPayment,
+          paymentRefunded,
+          async (_command, { tx }, compensates) => {
+            handedToRefund.push(compensates);
+            const reply = compensates?.reply;
+            if (reply?.type !== paymentCharged.type) return { refunded: [] };
+            const { chargeId } = reply.data as { chargeId: string };
+            await tx!.query(`INSERT INTO "${schema}".refunds VALUES ($1)`, [chargeId]);
+            return { refunded: [chargeId] };
           },
           { tables },
         ),
@@ -120,6 +149,35 @@ describe("idempotentCommand", () => {
       },
     ]);
     return envelope.id;
+  }
+
+  /** Publishes the compensation of saga `sagaId`'s payment step, as `commandStep` sends it. */
+  async function sendRefund(sagaId: string): Promise<string> {
+    const envelope = createEnvelope({
+      type: refundPayment.type,
+      source: "/services/orders",
+      id: sagaStepMessageId(sagaId, "payment", "compensate"),
+      data: { orderId: sagaId },
+      correlationid: sagaId,
+      replyto: replyTopic,
+    });
+    await transport.publish([
+      {
+        id: envelope.id,
+        topic: refundPayment.topic,
+        body: encodeEnvelope(envelope),
+        headers: {
+          [sagaKeyHeader]: sagaStepKey(sagaId, "payment", "compensate"),
+          [sagaCompensatesHeader]: sagaStepKey(sagaId, "payment", "invoke"),
+        },
+      },
+    ]);
+    return envelope.id;
+  }
+
+  async function refunds(): Promise<string[]> {
+    const { rows } = await pool.query(`SELECT charge_id FROM "${schema}".refunds ORDER BY charge_id`);
+    return rows.map((row: { charge_id: string }) => row.charge_id);
   }
 
   async function charges(orderId: string): Promise<number> {
@@ -239,6 +297,49 @@ describe("idempotentCommand", () => {
       await client.query("ROLLBACK");
       client.release();
     }
+  });
+
+  it("hands a compensation what its invocation answered here, and a plain command nothing", async () => {
+    const charge = await send("saga-r1");
+    await waitFor("the charge's reply", () => repliesTo(charge).length === 1);
+    const refund = await sendRefund("saga-r1");
+    await waitFor("the refund's reply", () => repliesTo(refund).length === 1);
+    expect(handedToCharge).toEqual([undefined]);
+    expect(handedToRefund).toEqual([
+      {
+        key: sagaStepKey("saga-r1", "payment", "invoke"),
+        reply: { type: paymentCharged.type, data: { chargeId: "ch-saga-r1" } },
+      },
+    ]);
+    expect(repliesTo(refund)[0]!.data).toEqual({ refunded: ["ch-saga-r1"] });
+    expect(await refunds()).toEqual(["ch-saga-r1"]);
+  });
+
+  it("fences an invocation compensated before it arrived: it is refused and never runs", async () => {
+    const refund = await sendRefund("saga-r2");
+    await waitFor("the refund's reply", () => repliesTo(refund).length === 1);
+    expect(handedToRefund).toEqual([{ key: sagaStepKey("saga-r2", "payment", "invoke"), reply: undefined }]);
+    expect(repliesTo(refund)[0]!.data).toEqual({ refunded: [] });
+
+    const charge = await send("saga-r2");
+    await waitFor("the late charge's reply", () => repliesTo(charge).length === 1);
+    const late = repliesTo(charge)[0]!;
+    expect(late.type).toBe(commandFailed.type);
+    expect(late.data).toMatchObject({ code: "compensated" });
+    expect(runs).toBe(0);
+    expect(await charges("saga-r2")).toBe(0);
+  });
+
+  it("answers a repeated compensation with its first reply; the invocation stays fenced", async () => {
+    const first = await sendRefund("saga-r3");
+    await waitFor("the first refund reply", () => repliesTo(first).length === 1);
+    await sendRefund("saga-r3");
+    await waitFor("the second refund reply", () => repliesTo(first).length === 2);
+    expect(handedToRefund).toHaveLength(1);
+    const charge = await send("saga-r3");
+    await waitFor("the late charge's reply", () => repliesTo(charge).length === 1);
+    expect(repliesTo(charge)[0]!.type).toBe(commandFailed.type);
+    expect(runs).toBe(0);
   });
 
   it("refuses definitions that are not events", () => {

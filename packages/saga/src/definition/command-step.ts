@@ -7,9 +7,10 @@ import {
   MessagingErrorCode,
 } from "@flotilla/messaging";
 import type { Duration } from "@flotilla/resilience";
+import { sagaCompensatesHeader } from "../participant/saga-compensates-header.js";
 import { sagaKeyHeader } from "../participant/saga-key-header.js";
 import { SagaError, SagaErrorCode } from "../saga-error.js";
-import { type StepKind, sagaStepMessageId } from "../saga-step-key.js";
+import { type StepKind, sagaStepKey, sagaStepMessageId } from "../saga-step-key.js";
 import type { CompensateContext, StepContext, StepOptions } from "./step-options.js";
 
 /** What a command step needs of a `CommandRequester`: its `send`. */
@@ -79,7 +80,10 @@ export class CommandStep<Input, Data, Result> implements StepOptions<Input, Data
    * `.step(...)`, TypeScript no longer infers the saga's types for `ctx`: there, prefer the
    * `compensateWith` option of {@link commandStep}. The command's envelope id is
    * `sagaStepMessageId(sagaId, step, "compensate")` and its `flotilla-saga-key` header
-   * `sagaStepKey(sagaId, step, "compensate")`, so a repeated compensation is answered once.
+   * `sagaStepKey(sagaId, step, "compensate")`, so a repeated compensation is answered once. It
+   * also carries `flotilla-saga-compensates` (the invocation's key): `ctx.result` is `undefined`
+   * when the invocation's outcome was uncertain, and an `idempotentCommand` participant then hands
+   * its handler what the invocation answered there, or fences an invocation still on its way.
    */
   compensateWith<C extends EventDefinition>(
     command: C,
@@ -127,7 +131,9 @@ export class CommandStep<Input, Data, Result> implements StepOptions<Input, Data
  *     commandStep(requester, chargePayment, (ctx) => ({ orderId: ctx.input.orderId, amount: ctx.input.amount }), {
  *       reply: paymentCharged,
  *       timeout: "10s",
- *       compensateWith: { command: refundPayment, data: (ctx) => ({ chargeId: ctx.result.chargeId }) },
+ *       // ctx.result is undefined when the charge's outcome was uncertain: refund by order, and
+ *       // let the participant find its charge through the invocation it is handed.
+ *       compensateWith: { command: refundPayment, data: (ctx) => ({ orderId: ctx.input.orderId }) },
  *     }),
  *   )
  *   .step("inventory", { invoke: (ctx) => reserve(ctx.data.payment.chargeId) })
@@ -199,7 +205,13 @@ function sender(
     if (waiting !== undefined) return waiting;
     const options = {
       id,
-      headers: { [sagaKeyHeader]: ctx.idempotencyKey },
+      headers:
+        kind === "compensate"
+          ? {
+              [sagaKeyHeader]: ctx.idempotencyKey,
+              [sagaCompensatesHeader]: sagaStepKey(ctx.sagaId, ctx.step, "invoke"),
+            }
+          : { [sagaKeyHeader]: ctx.idempotencyKey },
       correlationId: ctx.sagaId,
       ...(timeout === undefined ? {} : { timeout }),
     };

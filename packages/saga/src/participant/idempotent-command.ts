@@ -14,6 +14,7 @@ import {
 import { injectContext } from "@flotilla/observability";
 import { SagaError, SagaErrorCode } from "../saga-error.js";
 import { defaultParticipantTables, type ParticipantTables } from "./participant-tables.js";
+import { sagaCompensatesHeader } from "./saga-compensates-header.js";
 import { sagaKeyHeader } from "./saga-key-header.js";
 
 /** Options of {@link idempotentCommand}. */
@@ -36,6 +37,25 @@ interface StoredReply {
   readonly data: unknown;
 }
 
+/**
+ * What the handler of a compensation command learns about the invocation it undoes (the command
+ * carries {@link sagaCompensatesHeader}; `undefined` for any other command).
+ */
+export interface CompensatedInvocation {
+  /** The invocation's idempotency key (the header's value). */
+  readonly key: string;
+  /**
+   * The reply this participant stored for the invocation — a `commandFailed` one when it failed
+   * for good — or `undefined` when the invocation never ran here. In that case it is fenced: if it
+   * arrives later it is answered with a `commandFailed` reply (code `compensated`) and its handler
+   * does not run, so nothing happens after its compensation.
+   */
+  readonly reply: { readonly type: string; readonly data: unknown } | undefined;
+}
+
+/** The `command` of a replies row that fences an invocation compensated before it arrived. */
+const fencedCommand = "flotilla.saga.fenced";
+
 const savepoint = "flotilla_saga_command";
 
 /**
@@ -54,6 +74,12 @@ const savepoint = "flotilla_saga_command";
  * transaction); give the consumer `inbox: participantInbox()`, because the plain inbox skips a
  * message id it has seen without running any handler, which would leave a re-sent command
  * unanswered. An `outbox` on the consumer makes the reply exactly once with the effects.
+ *
+ * Compensations: a command carrying {@link sagaCompensatesHeader} (every compensation
+ * `commandStep` sends) gets, as the handler's third argument, what the invocation it undoes
+ * answered here — undo by that, not by the data the orchestrator holds, which is missing when the
+ * invocation's outcome was uncertain — or `reply: undefined` when the invocation never ran here,
+ * which also fences it: arriving later, it is refused (`commandFailed`, code `compensated`).
  *
  * @example
  * ```ts
@@ -79,7 +105,11 @@ const savepoint = "flotilla_saga_command";
 export function idempotentCommand<C extends EventDefinition, R extends EventDefinition>(
   command: C,
   reply: R,
-  handler: (command: Envelope<EventData<C>>, context: MessageContext) => Promise<EventData<R>>,
+  handler: (
+    command: Envelope<EventData<C>>,
+    context: MessageContext,
+    compensates: CompensatedInvocation | undefined,
+  ) => Promise<EventData<R>>,
   options: IdempotentCommandOptions = {},
 ): EventHandler {
   for (const [what, event] of [
@@ -106,9 +136,10 @@ export function idempotentCommand<C extends EventDefinition, R extends EventDefi
   const keyOf = options.key ?? defaultKey;
 
   async function first(tx: Queryable, envelope: Envelope, context: MessageContext): Promise<StoredReply> {
+    const compensates = await compensatedInvocation(tx, envelope, context);
     await tx.query(`SAVEPOINT ${savepoint}`);
     try {
-      const data = await handler(envelope as Envelope<EventData<C>>, context);
+      const data = await handler(envelope as Envelope<EventData<C>>, context, compensates);
       const stored = { type: reply.type, data: replyData(reply, command, data) };
       await tx.query(`RELEASE SAVEPOINT ${savepoint}`);
       return stored;
@@ -174,9 +205,49 @@ export function idempotentCommand<C extends EventDefinition, R extends EventDefi
     },
   };
 
+  /**
+   * For a compensation command: fences the invocation it undoes when that has not run here (a
+   * claim of its key with a stored refusal, which waits for an invocation committing right now),
+   * else reads what the invocation answered.
+   */
+  async function compensatedInvocation(
+    tx: Queryable,
+    envelope: Envelope,
+    context: MessageContext,
+  ): Promise<CompensatedInvocation | undefined> {
+    const key = context.message.headers?.[sagaCompensatesHeader];
+    if (key === undefined || key === "") return undefined;
+    const refusal: StoredReply = {
+      type: commandFailed.type,
+      data: {
+        command: "(compensated)",
+        code: "compensated",
+        message: `the invocation ${key} was compensated (by "${command.type}" ${envelope.id}) before it arrived`,
+      },
+    };
+    const fenced = await tx.query(
+      `INSERT INTO ${tables.replies} (key, message_id, command, reply) VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING key`,
+      [key, envelope.id, fencedCommand, JSON.stringify(refusal)],
+    );
+    if (fenced.rowCount === 1) {
+      context.logger.info(
+        { command: command.type, compensates: key },
+        "compensation before its invocation: the invocation is fenced",
+      );
+      return { key, reply: undefined };
+    }
+    const { rows } = await tx.query(`SELECT command, reply FROM ${tables.replies} WHERE key = $1`, [key]);
+    const row = rows[0] as { command: string; reply: StoredReply | null } | undefined;
+    return {
+      key,
+      reply: row === undefined || row.command === fencedCommand ? undefined : (row.reply ?? undefined),
+    };
+  }
+
   async function storedReply(tx: Queryable, key: string, type: string): Promise<StoredReply> {
     const { rows } = await tx.query(`SELECT command, reply FROM ${tables.replies} WHERE key = $1`, [key]);
     const row = rows[0] as { command: string; reply: StoredReply | null } | undefined;
+    if (row?.command === fencedCommand && row.reply !== null) return row.reply;
     if (row?.command !== type) {
       throw new PermanentError(
         `idempotency key "${key}" was first used by a "${row?.command}" command, not "${type}": a key must name one call`,
