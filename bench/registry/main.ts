@@ -1,4 +1,9 @@
 // `npm run bench -- registry [--quick]`: the registry's three figures, in one run.
+// Flags: --quick; --propagation-only (part 1 alone); --watchers=N (one watcher count);
+// --contenders=blocking,sse,etcd-store,etcd-watch (a subset of part 1); --warmup=N (unmeasured
+// changes before part 1's measured ones, default 1); --cpu (print, for part 1's
+// registry contenders, the CPU time of the registry process per watcher per change and of the
+// watcher processes per event received, from /proc). Partial runs never write RESULTS.md.
 // (1) Change propagation: time from sending a registration to each of 100 and 1,000 watchers
 //     receiving the new instance list — the Flotilla registry on its embedded store (SSE streams
 //     followed by a discovery cache each, as services watch, and raw blocking queries), on its etcd
@@ -12,7 +17,7 @@
 // shared epoch clock; the same processes host the etcd3 watchers of the direct etcd contender.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -30,9 +35,33 @@ import { ensureWrk, runWrk } from "../lib/wrk.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const propagationOnly = process.argv.includes("--propagation-only");
+const cpuFlag = process.argv.includes("--cpu");
+const watchersFlag = flag("watchers");
+const contendersFlag = flag("contenders");
+/** Part (1)'s contenders, by the key `--contenders` names them with. */
+const contenders = {
+  blocking: "embedded, blocking queries",
+  sse: "embedded, SSE (discovery cache)",
+  "etcd-store": "etcd store, SSE (discovery cache)",
+  "etcd-watch": "etcd watch, direct",
+} as const;
+type ContenderKey = keyof typeof contenders;
+const selected = new Set<ContenderKey>(
+  contendersFlag === undefined
+    ? (Object.keys(contenders) as ContenderKey[])
+    : contendersFlag.split(",").map((key) => {
+        if (!(key in contenders)) throw new Error(`--contenders: unknown "${key}"`);
+        return key as ContenderKey;
+      }),
+);
 const settings = quick
   ? { rounds: 5, watcherCounts: [100, 1000], heartbeatSeconds: 3, heartbeatWarmup: 1, leases: 1000 }
   : { rounds: 20, watcherCounts: [100, 1000], heartbeatSeconds: 10, heartbeatWarmup: 2, leases: 1000 };
+if (watchersFlag !== undefined) settings.watcherCounts = [Number(watchersFlag)];
+const warmupRounds = Number(flag("warmup") ?? 1);
+const partial = propagationOnly || watchersFlag !== undefined || contendersFlag !== undefined;
 const registryMain = join(
   dirname(createRequire(import.meta.url).resolve("@flotilla/registry/package.json")),
   "dist",
@@ -43,8 +72,20 @@ const registryMain = join(
 /** A registry-main process and its URL. */
 interface RegistryProcess {
   readonly url: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
+
+/** CPU time (all threads) a process has used so far in user space and in the kernel, in ms; Linux only. */
+function cpuMs(pid: number): { readonly user: number; readonly system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return {
+    user: (Number(fields[11]) * 1000) / ticksPerSecond,
+    system: (Number(fields[12]) * 1000) / ticksPerSecond,
+  };
+}
+const ticksPerSecond = 100;
 
 async function startRegistry(args: readonly string[]): Promise<RegistryProcess> {
   const child: ChildProcess = spawn(process.execPath, [registryMain, "--port", "0", ...args], {
@@ -65,6 +106,7 @@ async function startRegistry(args: readonly string[]): Promise<RegistryProcess> 
   child.stderr!.resume();
   return {
     url,
+    pid: child.pid!,
     async stop() {
       const exited = once(child, "exit");
       child.kill("SIGTERM");
@@ -83,6 +125,11 @@ const watcherProcesses = 4;
 /** Watchers spread over {@link watcherProcesses} processes running watchers.ts. */
 class WatcherFleet {
   readonly #children: ChildProcess[] = [];
+
+  /** The watcher processes' ids. */
+  get pids(): number[] {
+    return this.#children.map((child) => child.pid!);
+  }
   readonly #waiting = new Map<string, ((message: Record<string, unknown>) => void)[]>();
 
   private constructor() {}
@@ -104,7 +151,13 @@ class WatcherFleet {
       fleet.#children.push(child);
       createInterface({ input: child.stdout! }).on("line", (line) => {
         const message = JSON.parse(line) as Record<string, unknown>;
-        const key = message.ready ? "ready" : message.armed ? `armed:${message.armed}` : `id:${message.id}`;
+        const key = message.ready
+          ? "ready"
+          : message.armed
+            ? `armed:${message.armed}`
+            : message.verified
+              ? "verified"
+              : `id:${message.id}`;
         fleet.#waiting.get(key)?.shift()?.(message);
       });
       readies.push(fleet.#next("ready"));
@@ -137,6 +190,23 @@ class WatcherFleet {
     return all.flatMap((m) => (m.times as number[]).map((t) => t - sent));
   }
 
+  /**
+   * Checks that every watcher holds exactly `expected` (instance ids in the registry's order);
+   * throws naming what the others hold.
+   */
+  async verify(expected: readonly string[]): Promise<void> {
+    const answers = this.#children.map(() => this.#next("verified"));
+    for (const child of this.#children) child.stdin!.write(`${JSON.stringify({ verify: true })}\n`);
+    const want = expected.join(",");
+    for (const answer of await Promise.all(answers)) {
+      for (const [list, watchers] of Object.entries(answer.verified as Record<string, number>)) {
+        if (list !== want) {
+          throw new Error(`${watchers} watcher(s) hold [${list}] where the registry holds [${want}]`);
+        }
+      }
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all(
       this.#children.map((child) => {
@@ -148,20 +218,47 @@ class WatcherFleet {
   }
 }
 
-/** Measures `rounds` changes (after one unmeasured); returns every watcher's latency in ms, sorted. */
+/** Measures `rounds` changes (after `warmupRounds` unmeasured); returns every watcher's latency in ms, sorted. */
 async function propagate(
   fleet: WatcherFleet,
   change: (id: string) => Promise<void>,
   label: string,
+  serverPid?: number,
 ): Promise<number[]> {
   const latencies: number[] = [];
-  for (let round = -1; round < settings.rounds; round++) {
-    const times = await fleet.round(`b-${label.replace(/\W+/g, "-")}-${round + 1}`, change);
+  const cpu = () => {
+    const server = serverPid === undefined ? { user: 0, system: 0 } : cpuMs(serverPid);
+    const watchers = { user: 0, system: 0 };
+    for (const pid of fleet.pids) {
+      const used = cpuMs(pid);
+      watchers.user += used.user;
+      watchers.system += used.system;
+    }
+    return { server, watchers };
+  };
+  let before = cpu();
+  const perRound: number[] = [];
+  for (let round = -warmupRounds; round < settings.rounds; round++) {
+    if (round === 0 && cpuFlag) before = cpu();
+    const times = await fleet.round(`b-${label.replace(/\W+/g, "-")}-${round + warmupRounds}`, change);
     if (round >= 0) latencies.push(...times);
+    if (cpuFlag) perRound.push(Math.round(Math.max(...times)));
     // Let blocking watchers send their next query before the next change.
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  return latencies.sort((a, b) => a - b);
+  latencies.sort((a, b) => a - b);
+  if (cpuFlag && serverPid !== undefined) {
+    const after = cpu();
+    const perEvent = (side: "server" | "watchers") => {
+      const user = ((after[side].user - before[side].user) * 1000) / latencies.length;
+      const system = ((after[side].system - before[side].system) * 1000) / latencies.length;
+      return `${round(user + system)} (user ${round(user)}, kernel ${round(system)})`;
+    };
+    process.stderr.write(
+      `${label}: CPU µs per watcher per change — registry ${perEvent("server")}, watcher processes ${perEvent("watchers")}; first watcher after ${round(latencies[0]!)} ms; slowest watcher per round (ms): ${perRound.join(" ")}\n`,
+    );
+  }
+  return latencies;
 }
 
 function registerVia(client: RegistryClient) {
@@ -190,18 +287,16 @@ function record(contender: string, watchers: number, latencies: readonly number[
   process.stderr.write(`${contender} @ ${watchers}: p99 ${round(percentile(latencies, 99))} ms\n`);
 }
 
-ensureWrk();
+if (!propagationOnly) ensureWrk();
 const etcd = await startEtcd();
 const dataDir = mkdtempSync(join(tmpdir(), "flotilla-bench-registry-"));
 const heartbeats: { store: string; rps: number; p99: number; errors: number }[] = [];
 try {
   // (1) Propagation.
   for (const watchers of settings.watcherCounts) {
-    for (const contender of [
-      "embedded, blocking queries",
-      "embedded, SSE (discovery cache)",
-      "etcd store, SSE (discovery cache)",
-    ]) {
+    for (const key of ["blocking", "sse", "etcd-store"] as const) {
+      if (!selected.has(key)) continue;
+      const contender = contenders[key];
       const registry = await startRegistry(
         contender.startsWith("etcd")
           ? ["--etcd", etcd.endpoint]
@@ -217,14 +312,17 @@ try {
         record(
           contender,
           watchers,
-          await propagate(fleet, registerVia(registrar), `${contender}-${watchers}`),
+          await propagate(fleet, registerVia(registrar), `${contender}-${watchers}`, registry.pid),
         );
+        // Every watcher must end holding the registry's whole list, not just the last instance.
+        await fleet.verify((await registrar.instances("bench")).instances.map((i) => i.id));
       } finally {
         await fleet.close();
         await registrar.close();
         await registry.stop();
       }
     }
+    if (!selected.has("etcd-watch")) continue;
     const fleet = await WatcherFleet.start("etcd", etcd.endpoint, watchers);
     const writer = new Etcd3({ hosts: etcd.endpoint });
     try {
@@ -246,7 +344,7 @@ try {
   }
 
   // (2) Heartbeats/s.
-  for (const store of ["embedded", "etcd"] as const) {
+  for (const store of propagationOnly ? [] : (["embedded", "etcd"] as const)) {
     const registry = await startRegistry(
       store === "etcd" ? ["--etcd", etcd.endpoint] : ["--data-dir", join(dataDir, "heartbeats")],
     );
@@ -290,59 +388,85 @@ try {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-// (3) Pick cost, from the balancer benchmark (fresh processes per sample).
-const picks = runWorker<{ results: Record<string, Record<string, number>>; p2c_at_10000_ns: number }>(
-  join(here, "balancer-pick.ts"),
-  quick ? ["--quick"] : [],
-  900_000,
-);
-
-const at = (contender: string, watchers: number) =>
-  rows.find((r) => r.contender === contender && r.watchers === watchers)!;
-const ours1000 = at("embedded, SSE (discovery cache)", 1000);
-const etcd1000 = at("etcd watch, direct", 1000);
-const embeddedHeartbeats = heartbeats.find((h) => h.store === "embedded")!;
-const result = {
-  bench: "registry",
-  unit: "ms / req/s / ns",
-  ours: {
-    propagation_p99_ms_1000w: round(ours1000.p99),
-    propagation_p99_ms_1000w_blocking: round(at("embedded, blocking queries", 1000).p99),
-    propagation_p99_ms_1000w_etcd_store: round(at("etcd store, SSE (discovery cache)", 1000).p99),
-    heartbeats_per_s: round(embeddedHeartbeats.rps),
-    heartbeats_per_s_etcd_store: round(heartbeats.find((h) => h.store === "etcd")!.rps),
-    p2c_pick_ns_10k: picks.p2c_at_10000_ns,
-  },
-  peers: { etcd_watch: { propagation_p99_ms_1000w: round(etcd1000.p99) } },
-  ratios: { propagation_vs_etcd_watch: round(etcd1000.p99 / ours1000.p99) },
-};
-
-const pickNames = Object.keys(picks.results);
-const report = [
-  `## Registry benchmark — ${new Date().toISOString().slice(0, 10)}`,
-  "",
-  `Machine: ${machineLine()}. Command: \`npm run bench -- registry${quick ? " --quick" : ""}\`. etcd ${"3.4"} from Debian's etcd-server, one member on loopback, fresh data dir.`,
-  "",
-  `### (1) Change propagation — ${settings.rounds} registrations per cell (after one unmeasured), latency from sending the registration to each watcher holding the new list; percentiles over all watchers × rounds`,
+const propagationTable = [
+  `### (1) Change propagation — ${settings.rounds} registrations per cell (after ${warmupRounds === 1 ? "one" : warmupRounds} unmeasured), latency from sending the registration to each watcher holding the new list; percentiles over all watchers × rounds`,
   "",
   markdownTable(
     ["contender", "watchers", "p50 ms", "p99 ms", "max ms"],
     rows.map((r) => [r.contender, r.watchers, round(r.p50), round(r.p99), round(r.max)]),
   ),
   "",
-  `### (2) Heartbeats — wrk, 1 thread, 64 connections, ${settings.heartbeatSeconds} s after ${settings.heartbeatWarmup} s warm-up, renewing ${settings.leases} leases in turn`,
+];
+const at = (contender: string, watchers: number) =>
+  rows.find((r) => r.contender === contender && r.watchers === watchers);
+const command = `npm run bench -- registry${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
+const header = [
+  `## Registry benchmark — ${new Date().toISOString().slice(0, 10)}`,
   "",
-  markdownTable(
-    ["store", "heartbeats/s", "p99 ms", "errors"],
-    heartbeats.map((h) => [h.store, round(h.rps), round(h.p99), h.errors]),
-  ),
+  `Machine: ${machineLine()}. Command: \`${command}\`. etcd ${"3.4"} from Debian's etcd-server, one member on loopback, fresh data dir.`,
   "",
-  "### (3) Balancer pick — ns per pick, median of fresh processes (balancer-pick.ts)",
-  "",
-  markdownTable(
-    ["balancer", "@ 10", "@ 10,000"],
-    pickNames.map((name) => [name, picks.results[name]!["10"]!, picks.results[name]!["10000"]!]),
-  ),
-  "",
-].join("\n");
-publishResults(here, report, result, { quick });
+];
+
+if (propagationOnly) {
+  const ours: Record<string, number> = {};
+  const etcdWatch: Record<string, number> = {};
+  for (const r of rows) {
+    const key = (Object.keys(contenders) as ContenderKey[]).find((k) => contenders[k] === r.contender)!;
+    const target = key === "etcd-watch" ? etcdWatch : ours;
+    const suffix = key === "sse" || key === "etcd-watch" ? "" : `_${key.replace("-", "_")}`;
+    target[`propagation_p99_ms_${r.watchers}w${suffix}`] = round(r.p99);
+  }
+  publishResults(
+    here,
+    [...header, ...propagationTable].join("\n"),
+    { bench: "registry", unit: "ms", ours, peers: { etcd_watch: etcdWatch } },
+    { quick: true },
+  );
+} else {
+  // (3) Pick cost, from the balancer benchmark (fresh processes per sample).
+  const picks = runWorker<{ results: Record<string, Record<string, number>>; p2c_at_10000_ns: number }>(
+    join(here, "balancer-pick.ts"),
+    quick ? ["--quick"] : [],
+    900_000,
+  );
+  const ours1000 = at("embedded, SSE (discovery cache)", 1000);
+  const etcd1000 = at("etcd watch, direct", 1000);
+  const p99 = (row: PropagationRow | undefined) => (row === undefined ? null : round(row.p99));
+  const result = {
+    bench: "registry",
+    unit: "ms / req/s / ns",
+    ours: {
+      propagation_p99_ms_1000w: p99(ours1000),
+      propagation_p99_ms_1000w_blocking: p99(at("embedded, blocking queries", 1000)),
+      propagation_p99_ms_1000w_etcd_store: p99(at("etcd store, SSE (discovery cache)", 1000)),
+      heartbeats_per_s: round(heartbeats.find((h) => h.store === "embedded")!.rps),
+      heartbeats_per_s_etcd_store: round(heartbeats.find((h) => h.store === "etcd")!.rps),
+      p2c_pick_ns_10k: picks.p2c_at_10000_ns,
+    },
+    peers: { etcd_watch: { propagation_p99_ms_1000w: p99(etcd1000) } },
+    ratios: {
+      propagation_vs_etcd_watch:
+        ours1000 === undefined || etcd1000 === undefined ? null : round(etcd1000.p99 / ours1000.p99),
+    },
+  };
+  const pickNames = Object.keys(picks.results);
+  const report = [
+    ...header,
+    ...propagationTable,
+    `### (2) Heartbeats — wrk, 1 thread, 64 connections, ${settings.heartbeatSeconds} s after ${settings.heartbeatWarmup} s warm-up, renewing ${settings.leases} leases in turn`,
+    "",
+    markdownTable(
+      ["store", "heartbeats/s", "p99 ms", "errors"],
+      heartbeats.map((h) => [h.store, round(h.rps), round(h.p99), h.errors]),
+    ),
+    "",
+    "### (3) Balancer pick — ns per pick, median of fresh processes (balancer-pick.ts)",
+    "",
+    markdownTable(
+      ["balancer", "@ 10", "@ 10,000"],
+      pickNames.map((name) => [name, picks.results[name]!["10"]!, picks.results[name]!["10000"]!]),
+    ),
+    "",
+  ].join("\n");
+  publishResults(here, report, result, { quick: quick || partial });
+}

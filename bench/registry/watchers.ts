@@ -5,7 +5,9 @@
 // Protocol on stdin/stdout, one JSON object per line: it prints {"ready":true} once every watcher
 // is connected; on {"expect":id} it answers {"armed":id}, then {"id":id,"times":[…]} with the
 // epoch-ms time (performance.timeOrigin + now, comparable across processes) at which each of its
-// watchers first held a result containing the instance id.
+// watchers first held a result containing the instance id. On {"verify":true} ("sse" and "blocking")
+// it answers {"verified":{"<ids, comma-separated>":<watchers holding that list>}}: every watcher's
+// whole list as it holds it, for the caller to compare with the registry's.
 import { createInterface } from "node:readline";
 import { discoveryCache, registryClient } from "@flotilla/registry";
 import { Etcd3 } from "etcd3";
@@ -19,10 +21,14 @@ if (mode === undefined || url === undefined || !(count > 0)) {
 
 const now = () => performance.timeOrigin + performance.now();
 let round: { id: string; times: number[]; seen: Uint8Array; left: number } | undefined;
-function received(watcher: number, ids: Iterable<string>): void {
+type Instances = readonly { readonly id: string }[];
+/** Each watcher's latest list ("sse" and "blocking"). */
+const lists: Instances[] = Array.from({ length: count }, () => []);
+function received(watcher: number, instances: Instances): void {
+  lists[watcher] = instances;
   const r = round;
   if (r === undefined || r.seen[watcher] === 1) return;
-  for (const id of ids) {
+  for (const { id } of instances) {
     if (id !== r.id) continue;
     r.seen[watcher] = 1;
     r.times.push(now());
@@ -33,7 +39,6 @@ function received(watcher: number, ids: Iterable<string>): void {
     return;
   }
 }
-const ids = (instances: readonly { readonly id: string }[]) => instances.map((i) => i.id);
 
 const closers: (() => Promise<void> | void)[] = [];
 let connected = 0;
@@ -48,7 +53,7 @@ const ready = new Promise<void>((resolve) => {
         .prefix("bench/")
         .create()
         .then((watcher) => {
-          watcher.on("put", (kv) => received(w, [kv.key.toString().slice("bench/".length)]));
+          watcher.on("put", (kv) => received(w, [{ id: kv.key.toString().slice("bench/".length) }]));
           closers.push(() => watcher.cancel());
           onConnected();
         });
@@ -65,7 +70,7 @@ const ready = new Promise<void>((resolve) => {
     if (mode === "sse") {
       // As a service watches: a discovery cache, which follows the service's SSE stream.
       const cache = discoveryCache({ client });
-      cache.onChange("bench", (instances) => received(w, ids(instances)));
+      cache.onChange("bench", (instances) => received(w, instances));
       void cache.ready("bench").then(onConnected);
       closers.push(async () => {
         await cache.close();
@@ -94,7 +99,7 @@ const ready = new Promise<void>((resolve) => {
             first = false;
             onConnected();
           }
-          received(w, ids(r.instances));
+          received(w, r.instances);
         } catch {
           if (abort.signal.aborted) return;
         }
@@ -106,10 +111,18 @@ const ready = new Promise<void>((resolve) => {
 await ready;
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 createInterface({ input: process.stdin }).on("line", (line) => {
-  const message = JSON.parse(line) as { expect?: string };
+  const message = JSON.parse(line) as { expect?: string; verify?: boolean };
   if (message.expect !== undefined) {
     round = { id: message.expect, times: [], seen: new Uint8Array(count), left: count };
     process.stdout.write(`${JSON.stringify({ armed: message.expect })}\n`);
+  }
+  if (message.verify) {
+    const verified: Record<string, number> = {};
+    for (const list of lists) {
+      const key = list.map((i) => i.id).join(",");
+      verified[key] = (verified[key] ?? 0) + 1;
+    }
+    process.stdout.write(`${JSON.stringify({ verified })}\n`);
   }
 });
 process.stdin.once("end", async () => {

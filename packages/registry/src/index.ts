@@ -50,11 +50,13 @@ export type {
   BlockingOptions,
   CallOptions,
   InstanceFilters,
+  InstancesDelta,
   InstancesQuery,
   InstancesResult,
   RegistryApi,
 } from "./client/registry-api.js";
 export {
+  type InstanceStreamHandlers,
   type KvDeleteResult,
   type KvEntry,
   type KvGetResult,

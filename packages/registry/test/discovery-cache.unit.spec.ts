@@ -3,8 +3,8 @@ import { FakeClock } from "@flotilla/resilience/testing";
 import { describe, expect, it } from "vitest";
 import type { ClientLogger } from "../src/client/client-logger.js";
 import { type DiscoveryCacheOptions, discoveryCache } from "../src/client/discovery-cache.js";
-import type { InstanceFilters, InstancesResult } from "../src/client/registry-api.js";
-import type { RegistryClient, StreamEnd, StreamHandlers } from "../src/client/registry-client.js";
+import type { InstanceFilters } from "../src/client/registry-api.js";
+import type { InstanceStreamHandlers, RegistryClient, StreamEnd } from "../src/client/registry-client.js";
 import { isRegistryClientClosedError } from "../src/client/registry-client-closed-error.js";
 import type { InstanceRecord } from "../src/registration.js";
 import { RegistryError, RegistryErrorCode } from "../src/registry-error.js";
@@ -13,12 +13,14 @@ import { RegistryError, RegistryErrorCode } from "../src/registry-error.js";
 interface ScriptedStream {
   readonly service: string;
   readonly filters: InstanceFilters;
-  readonly handlers: StreamHandlers<InstancesResult>;
+  readonly handlers: InstanceStreamHandlers;
   /** The stream has ended (by the test or by the signal). */
   ended: boolean;
   /** The registry accepts the stream and sends its snapshot. */
   snapshot(index: number, instances: readonly InstanceRecord[]): void;
   update(index: number, instances: readonly InstanceRecord[]): void;
+  /** A `delta` event: what changed from index `from` to `index`. */
+  delta(index: number, from: number, put: readonly InstanceRecord[], deleted?: readonly string[]): void;
   /** The stream fails: could not connect, or broke. */
   fail(error: Error): void;
   /** The registry ends the stream. */
@@ -32,7 +34,7 @@ class ScriptedRegistry implements Pick<RegistryClient, "streamInstances"> {
   streamInstances(
     service: string,
     filters: InstanceFilters,
-    handlers: StreamHandlers<InstancesResult>,
+    handlers: InstanceStreamHandlers,
   ): Promise<StreamEnd> {
     return new Promise((resolve) => {
       let opened = false;
@@ -48,6 +50,9 @@ class ScriptedRegistry implements Pick<RegistryClient, "streamInstances"> {
         },
         update(index, instances) {
           handlers.onUpdate?.({ index, instances });
+        },
+        delta(index, from, put, deleted = []) {
+          handlers.onDelta?.({ index, from, put, delete: deleted });
         },
         fail(error) {
           handlers.onError?.(error);
@@ -303,6 +308,109 @@ describe("DiscoveryCache", () => {
     expect(clock.pendingTimers).toBe(0);
     expect(cache.staleness("nothing")).toMatchObject({ stale: true });
     await expect(cache.ready("later")).rejects.toThrow(/closed/);
+  });
+
+  it("asks for deltas and applies them in the registry's order, replacing the array on each change", async () => {
+    const { registry, cache } = setup();
+    const seen: string[][] = [];
+    cache.onChange("orders", (instances) => seen.push(ids(instances)));
+    expect(registry.last.handlers.onDelta).toBeTypeOf("function");
+    registry.last.snapshot(3, [record("a", 2), record("c", 3)]);
+    const first = cache.instances("orders");
+    registry.last.delta(4, 3, [record("b", 4)]);
+    expect(ids(cache.instances("orders"))).toEqual(["a", "b", "c"]);
+    expect(first.map((i) => i.id)).toEqual(["a", "c"]);
+    registry.last.delta(6, 4, [record("d", 6), record("b", 6, "warning")], ["a"]);
+    const now = cache.instances("orders") as readonly InstanceRecord[];
+    expect(now.map((i) => [i.id, i.modifyIndex, i.status])).toEqual([
+      ["b", 6, "warning"],
+      ["c", 3, "passing"],
+      ["d", 6, "passing"],
+    ]);
+    expect(Object.isFrozen(now)).toBe(true);
+    registry.last.delta(7, 6, [], ["b", "c", "d"]);
+    expect(cache.instances("orders")).toEqual([]);
+    expect(seen).toEqual([["a", "c"], ["a", "b", "c"], ["b", "c", "d"], []]);
+    expect(registry.streams).toHaveLength(1);
+    await cache.close();
+  });
+
+  it("opens a new stream at once when a delta does not start from the index it holds, and takes its snapshot", async () => {
+    const { clock, registry, cache, logger } = setup();
+    cache.instances("orders");
+    registry.last.snapshot(3, [record("a", 3)]);
+    const held = cache.instances("orders");
+    registry.last.delta(9, 5, [record("b", 9)]);
+    expect(registry.streams[0]!.ended).toBe(true);
+    expect(registry.streams[0]!.handlers.signal?.aborted).toBe(true);
+    expect(cache.instances("orders")).toBe(held);
+    await clock.flush();
+    expect(clock.now()).toBe(0);
+    expect(registry.streams).toHaveLength(2);
+    registry.last.snapshot(9, [record("a", 3), record("b", 7), record("c", 9)]);
+    expect(ids(cache.instances("orders"))).toEqual(["a", "b", "c"]);
+    registry.last.delta(10, 9, [], ["a"]);
+    expect(ids(cache.instances("orders"))).toEqual(["b", "c"]);
+    expect(logger.warnings).toBe(0);
+    await cache.close();
+  });
+
+  it("resynchronises after a delta that removes an instance it lacks, and backs off when the next stream does it again", async () => {
+    const { clock, registry, cache, logger } = setup();
+    cache.instances("orders");
+    registry.last.snapshot(3, [record("a", 3)]);
+    registry.last.delta(4, 3, [], ["x"]);
+    await clock.flush();
+    expect(registry.streams).toHaveLength(2);
+    registry.last.snapshot(4, [record("a", 3)]);
+    registry.last.delta(5, 4, [record("a", 5)], ["a"]);
+    await clock.flush();
+    expect(registry.streams).toHaveLength(2);
+    expect(logger.warnings).toBe(1);
+    expect(cache.staleness("orders").error?.message).toMatch(/does not apply/);
+    expect(ids(cache.instances("orders"))).toEqual(["a"]);
+    await clock.advance(1_000);
+    expect(registry.streams).toHaveLength(3);
+    registry.last.snapshot(5, [record("a", 5)]);
+    registry.last.delta(6, 5, [record("b", 6)]);
+    registry.last.delta(8, 7, [record("c", 8)]);
+    await clock.flush();
+    // A delta applied since the last gap: the next gap reconnects at once again.
+    expect(registry.streams).toHaveLength(4);
+    expect(ids(cache.instances("orders"))).toEqual(["a", "b"]);
+    await cache.close();
+  });
+
+  it("applies a delta of many changes in the same order as a few, and refuses one naming an id twice", async () => {
+    const { clock, registry, cache } = setup();
+    cache.instances("orders");
+    const start = ["b", "d", "f", "h", "j", "l"].map((id) => record(id, 2));
+    registry.last.snapshot(2, start);
+    const put = ["a", "c", "d", "e", "g", "k", "m", "n", "z"].map((id) => record(id, 3));
+    registry.last.delta(3, 2, put, ["b", "h", "l"]);
+    expect(ids(cache.instances("orders"))).toEqual(["a", "c", "d", "e", "f", "g", "j", "k", "m", "n", "z"]);
+    expect(
+      (cache.instances("orders") as readonly InstanceRecord[]).find((i) => i.id === "d")?.modifyIndex,
+    ).toBe(3);
+    registry.last.delta(4, 3, [record("q", 4)], ["q"]);
+    await clock.flush();
+    expect(registry.streams).toHaveLength(2);
+    expect(ids(cache.instances("orders"))).toContain("a");
+    expect(ids(cache.instances("orders"))).not.toContain("q");
+    await cache.close();
+  });
+
+  it("takes no delta before the stream's snapshot", async () => {
+    const { clock, registry, cache } = setup();
+    cache.instances("orders");
+    registry.last.snapshot(3, [record("a", 3)]);
+    registry.last.end();
+    await clock.advance(1_000);
+    expect(registry.streams).toHaveLength(2);
+    registry.last.delta(4, 3, [record("b", 4)]);
+    expect(ids(cache.instances("orders"))).toEqual(["a"]);
+    expect(registry.streams[1]!.ended).toBe(true);
+    await cache.close();
   });
 
   it("rejects bad options with their paths", () => {

@@ -12,8 +12,8 @@ import type { InstanceRecord } from "../registration.js";
 import { RegistryError, RegistryErrorCode } from "../registry-error.js";
 import { type ClientLogger, silentLogger } from "./client-logger.js";
 import { OutageLog } from "./outage-log.js";
-import type { InstanceFilters, InstancesResult } from "./registry-api.js";
-import type { RegistryClient, StreamHandlers } from "./registry-client.js";
+import type { InstanceFilters, InstancesDelta, InstancesResult } from "./registry-api.js";
+import type { InstanceStreamHandlers, RegistryClient } from "./registry-client.js";
 import { RegistryClientClosedError } from "./registry-client-closed-error.js";
 
 /** Options of {@link discoveryCache}. */
@@ -68,6 +68,10 @@ interface Watch {
   readonly service: string;
   readonly filters: InstanceFilters;
   records: readonly InstanceRecord[];
+  /** The index of the last event applied to `records`: what the next delta must start from. */
+  index: number;
+  /** Streams in a row ended by a delta that did not apply, with no delta applied since. */
+  gaps: number;
   /** A snapshot has arrived at least once (`ready` is resolved). */
   synced: boolean;
   /** The stream is open and has delivered its snapshot: `records` is current. */
@@ -89,12 +93,16 @@ interface Watch {
  * first {@link DiscoveryCache.instances} call for a service (and filters) starts a watch and
  * returns an empty list; {@link DiscoveryCache.ready} waits for the first answer.
  *
- * Each watch follows the service's SSE stream (`GET /v1/services/{s}/stream`,
- * {@link RegistryClient.streamInstances}): one response per change and no request, where a
- * blocking query costs a response and a new request, so a change reaches every cache about twice
- * as cheaply. The client fails a stream over between registry servers when it opens it, and ends
- * it when it stays silent longer than its `streamIdleTimeoutMs` (the registry pings every 15 s),
- * so a half-open connection cannot leave the cache stale unnoticed.
+ * Each watch follows the service's SSE stream (`GET /v1/services/{s}/stream?deltas=true`,
+ * {@link RegistryClient.streamInstances}): a snapshot, then one `delta` event per change carrying
+ * only the instances added, changed or removed, which the cache applies to its set — no request
+ * per change as a blocking query needs, and no parsing of the whole set per change. A delta that
+ * does not start from the index the cache holds (events were missed) or does not fit its set ends
+ * the stream and opens a new one at once, whose snapshot resynchronises the set; a second such
+ * stream in a row counts as a failure (with backoff). A registry that sends whole lists (`update`
+ * events) is followed as well. The client fails a stream over between registry servers when it
+ * opens it, and ends it when it stays silent longer than its `streamIdleTimeoutMs` (the registry
+ * pings every 15 s), so a half-open connection cannot leave the cache stale unnoticed.
  *
  * When a stream ends, the watch opens a new one after a jittered backoff (up to 5 s, restarted
  * whenever the registry accepts a stream) and meanwhile serves the last known set unchanged; a
@@ -221,6 +229,8 @@ export class DiscoveryCache {
       service,
       filters: normalise(filters),
       records: empty as readonly InstanceRecord[],
+      index: -1,
+      gaps: 0,
       synced: false,
       following: false,
       lastSyncAt: this.#clock.now(),
@@ -242,26 +252,46 @@ export class DiscoveryCache {
 
   async #run(watch: Watch): Promise<void> {
     const signal = this.#abort.signal;
-    const handlers: StreamHandlers<InstancesResult> = {
-      signal,
-      onOpen: () => {
-        watch.failures = 0;
-        watch.previousDelay = 0;
-      },
-      onSnapshot: (result) => {
-        watch.following = true;
-        watch.error = undefined;
-        this.#outage.success({ service: watch.service });
-        this.#apply(watch, result.instances);
-      },
-      onUpdate: (result) => this.#apply(watch, result.instances),
-    };
     while (!this.#closed) {
-      // Never `lastEventId`: see the class comment.
-      const end = await this.#client.streamInstances(watch.service, watch.filters, handlers);
+      // A stream of its own to end when a delta does not apply, while the cache goes on.
+      const stream = new AbortController();
+      const endStream = () => stream.abort();
+      signal.addEventListener("abort", endStream, { once: true });
+      let gap = false;
+      const handlers: InstanceStreamHandlers = {
+        signal: stream.signal,
+        onOpen: () => {
+          watch.failures = 0;
+          watch.previousDelay = 0;
+        },
+        onSnapshot: (result) => {
+          if (gap) return;
+          watch.following = true;
+          watch.error = undefined;
+          this.#outage.success({ service: watch.service });
+          this.#replace(watch, result);
+        },
+        onUpdate: (result) => {
+          if (!gap) this.#replace(watch, result);
+        },
+        onDelta: (delta) => {
+          if (gap || this.#patch(watch, delta)) return;
+          gap = true;
+          stream.abort();
+        },
+      };
+      let end: Awaited<ReturnType<RegistryClient["streamInstances"]>>;
+      try {
+        // Never `lastEventId`: see the class comment.
+        end = await this.#client.streamInstances(watch.service, watch.filters, handlers);
+      } finally {
+        signal.removeEventListener("abort", endStream);
+      }
       if (this.#closed) return;
       // A stream the registry ends after its snapshot (shutting down, a proxy's limit) is no failure.
-      const error = this.#unfollow(watch) ? end.error : (end.error ?? endedEarly());
+      const followed = this.#unfollow(watch);
+      if (gap && ++watch.gaps === 1) continue;
+      const error = gap ? outOfSequence() : followed ? end.error : (end.error ?? endedEarly());
       watch.failures++;
       const raw = this.#backoff(watch.failures, error, watch.previousDelay);
       const delay = Number.isFinite(raw) && raw > 0 ? raw : 0;
@@ -286,7 +316,10 @@ export class DiscoveryCache {
     return true;
   }
 
-  #apply(watch: Watch, records: readonly InstanceRecord[]): void {
+  /** Takes a whole list (a snapshot or an update). */
+  #replace(watch: Watch, result: InstancesResult): void {
+    watch.index = result.index;
+    const records = result.instances;
     const changed = !sameSet(watch.records, records);
     if (changed) watch.records = Object.freeze([...records]);
     if (!watch.synced) {
@@ -294,6 +327,20 @@ export class DiscoveryCache {
       watch.resolveReady(watch.records);
     }
     if (changed) watch.changes.emit(watch.records);
+  }
+
+  /** Applies a delta; false when it does not apply to what the watch holds (then nothing changed). */
+  #patch(watch: Watch, delta: InstancesDelta): boolean {
+    if (!watch.following || delta.from !== watch.index) return false;
+    const records = patched(watch.records, delta);
+    if (records === undefined) return false;
+    watch.index = delta.index;
+    watch.gaps = 0;
+    if (records !== watch.records) {
+      watch.records = records;
+      watch.changes.emit(records);
+    }
+    return true;
   }
 }
 
@@ -315,6 +362,95 @@ function endedEarly(): RegistryError {
     RegistryErrorCode.Unreachable,
     "the registry ended the event stream before its snapshot",
   );
+}
+
+function outOfSequence(): RegistryError {
+  return new RegistryError(
+    RegistryErrorCode.Unreachable,
+    "the registry's event stream sent a change that does not apply to the snapshot it sent just before",
+  );
+}
+
+/** Above this many changes, a delta is applied by one merge pass rather than change by change. */
+const spliceLimit = 8;
+
+/**
+ * `records` (sorted by id) with `delta` applied, frozen; `records` itself when the delta is empty;
+ * `undefined` when it does not fit — it removes an instance `records` lacks, or names one id twice.
+ * A small delta (the usual one change) costs a copy and a binary search per change.
+ */
+function patched(
+  records: readonly InstanceRecord[],
+  delta: InstancesDelta,
+): readonly InstanceRecord[] | undefined {
+  const { put, delete: deleted } = delta;
+  const changes = put.length + deleted.length;
+  if (changes === 0) return records;
+  if (changes > 1 && new Set([...deleted, ...put.map((r) => r.id)]).size !== changes) return undefined;
+  if (changes > spliceLimit) return merged(records, delta);
+  const next = [...records];
+  for (const id of deleted) {
+    const at = positionOf(next, id);
+    if (next[at]?.id !== id) return undefined;
+    next.splice(at, 1);
+  }
+  for (const record of put) {
+    const at = positionOf(next, record.id);
+    if (next[at]?.id === record.id) next[at] = record;
+    else next.splice(at, 0, record);
+  }
+  return Object.freeze(next);
+}
+
+/** {@link patched} for a large delta (its ids known to be distinct): one pass over `records`. */
+function merged(
+  records: readonly InstanceRecord[],
+  delta: InstancesDelta,
+): readonly InstanceRecord[] | undefined {
+  const deleted = new Set(delta.delete);
+  const put = new Map<string, InstanceRecord>();
+  for (const record of delta.put) put.set(record.id, record);
+  const kept: InstanceRecord[] = [];
+  let removed = 0;
+  for (const record of records) {
+    if (deleted.has(record.id)) {
+      removed++;
+      continue;
+    }
+    const replacement = put.get(record.id);
+    if (replacement === undefined) kept.push(record);
+    else {
+      kept.push(replacement);
+      put.delete(record.id);
+    }
+  }
+  if (removed !== deleted.size) return undefined;
+  const added = [...put.values()].sort(byId);
+  const out: InstanceRecord[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < kept.length || j < added.length) {
+    if (j === added.length || (i < kept.length && kept[i]!.id < added[j]!.id)) out.push(kept[i++]!);
+    else out.push(added[j++]!);
+  }
+  return Object.freeze(out);
+}
+
+/** The first position in `records` (sorted by id) whose id is not below `id`. */
+function positionOf(records: readonly InstanceRecord[], id: string): number {
+  let lo = 0;
+  let hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (records[mid]!.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The registry's order: by id, compared as UTF-16 code units. */
+function byId(a: InstanceRecord, b: InstanceRecord): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 function normalise(filters: InstanceFilters): InstanceFilters {

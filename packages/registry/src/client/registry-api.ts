@@ -38,6 +38,21 @@ export interface InstancesResult {
 }
 
 /**
+ * What changed in a service's instances (that pass the stream's filters), as a `delta` event of
+ * its stream carries it (README.md, "Server-Sent Events"). It applies to the list at index `from`
+ * — the index of the stream's previous event — and brings it to `index`.
+ */
+export interface InstancesDelta {
+  readonly index: number;
+  /** The index of the list this delta applies to; any other means events were missed: resync. */
+  readonly from: number;
+  /** Instances added or changed, whole; sorted by id. */
+  readonly put: readonly InstanceRecord[];
+  /** Ids of instances removed, or that no longer pass the filters. */
+  readonly delete: readonly string[];
+}
+
+/**
  * The narrow part of the registry API that registration loops use (the discovery cache follows the SSE stream instead); the
  * HTTP {@link RegistryClient} implements it, and tests implement it in memory.
  */

@@ -14,6 +14,7 @@ import type {
   BlockingOptions,
   CallOptions,
   InstanceFilters,
+  InstancesDelta,
   InstancesQuery,
   InstancesResult,
   RegistryApi,
@@ -124,6 +125,18 @@ export interface StreamHandlers<T> {
   readonly signal?: AbortSignal | undefined;
   /** Resume after this event id (`Last-Event-ID`): no snapshot when nothing changed since. */
   readonly lastEventId?: string | undefined;
+}
+
+/**
+ * The handlers of {@link RegistryClient.streamInstances}. With `onDelta`, the stream asks the
+ * registry for `delta` events (`?deltas=true`): after the snapshot each change comes as what changed
+ * rather than the whole list, and `onUpdate` is only called by a registry too old to send deltas.
+ * A `snapshot` may then also come mid-stream (after the registry's store lost its state, or when
+ * most of the list changed); it replaces the list.
+ */
+export interface InstanceStreamHandlers extends StreamHandlers<InstancesResult> {
+  /** A change to apply to the list held at `delta.from`, the index of the previous event. */
+  onDelta?(delta: InstancesDelta): void;
 }
 
 /** How an SSE stream ended. */
@@ -328,7 +341,8 @@ export class RegistryClient implements RegistryApi {
 
   /**
    * Follows `GET /v1/services/{service}/stream` (SSE): `onSnapshot` with the current instances,
-   * then `onUpdate` with the full new list after every change. Resolves when the stream ends —
+   * then `onUpdate` with the full new list after every change — or, given `onDelta`, `onDelta` with
+   * each change ({@link InstanceStreamHandlers}). Resolves when the stream ends —
    * aborted by `signal`, closed by the server, or failed (then `onError` is called first and
    * `error` is set); it never rejects. Reconnecting is the caller's job: call again with the
    * returned `lastEventId` to resume without a redundant snapshot.
@@ -336,12 +350,11 @@ export class RegistryClient implements RegistryApi {
   streamInstances(
     service: string,
     filters: InstanceFilters,
-    handlers: StreamHandlers<InstancesResult>,
+    handlers: InstanceStreamHandlers,
   ): Promise<StreamEnd> {
-    return this.#stream(
-      withQuery(`/v1/services/${encodeURIComponent(service)}/stream`, filterParams(filters)),
-      handlers,
-    );
+    const params = filterParams(filters);
+    if (handlers.onDelta !== undefined) params.set("deltas", "true");
+    return this.#stream(withQuery(`/v1/services/${encodeURIComponent(service)}/stream`, params), handlers);
   }
 
   /** Follows `GET /v1/kv-stream` (SSE) for a prefix or one key; otherwise as {@link RegistryClient.streamInstances}. */
@@ -427,7 +440,10 @@ export class RegistryClient implements RegistryApi {
     }
   }
 
-  async #stream<T>(path: string, handlers: StreamHandlers<T>): Promise<StreamEnd> {
+  async #stream<T>(
+    path: string,
+    handlers: StreamHandlers<T> & Pick<InstanceStreamHandlers, "onDelta">,
+  ): Promise<StreamEnd> {
     const { signal } = handlers;
     let lastEventId = handlers.lastEventId;
     let stream: OpenStream | undefined;
@@ -436,7 +452,8 @@ export class RegistryClient implements RegistryApi {
       handlers.onOpen?.();
       const parser = new SseParser((event) => {
         if (event.lastEventId !== "") lastEventId = event.lastEventId;
-        if (event.type === "snapshot") handlers.onSnapshot?.(JSON.parse(event.data) as T);
+        if (event.type === "delta") handlers.onDelta?.(JSON.parse(event.data) as InstancesDelta);
+        else if (event.type === "snapshot") handlers.onSnapshot?.(JSON.parse(event.data) as T);
         else if (event.type === "update") handlers.onUpdate?.(JSON.parse(event.data) as T);
       });
       // A handler's (or JSON.parse's) error ends the stream with that error.

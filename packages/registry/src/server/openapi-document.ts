@@ -125,9 +125,12 @@ export const openApiDocument: Readonly<Json> = Object.freeze({
       get: {
         operationId: "streamInstances",
         summary: "Server-Sent Events of a service's instances that pass the filters.",
-        parameters: [...filters, param("lastEventId"), { ...param("index") }],
+        parameters: [...filters, param("deltas"), param("lastEventId"), { ...param("index") }],
         responses: {
-          "200": sse("The stream.", "`InstanceList`"),
+          "200": sse(
+            "The stream. With `deltas=true`, each change after the snapshot is a `delta` event (data: an `InstanceDelta`, `id` = its index) rather than an `update`; a `snapshot` may come again mid-stream (after the server re-listed its store, or when most of the list changed) and replaces the list.",
+            "`InstanceList`",
+          ),
           ...common,
           "429": problem("Too many streams."),
         },
@@ -278,6 +281,13 @@ export const openApiDocument: Readonly<Json> = Object.freeze({
         explode: true,
       },
       zone: { name: "zone", in: "query", schema: { type: "string" } },
+      deltas: {
+        name: "deltas",
+        in: "query",
+        description:
+          "`true`: after the snapshot, send what changed (`delta` events) rather than the whole list (`update` events).",
+        schema: { type: "boolean", default: false },
+      },
       status: {
         name: "status",
         in: "query",
@@ -452,6 +462,26 @@ export const openApiDocument: Readonly<Json> = Object.freeze({
         properties: {
           index: { type: "integer" },
           instances: { type: "array", items: ref("InstanceRecord") },
+        },
+      },
+      InstanceDelta: {
+        type: "object",
+        description:
+          "What changed: it applies to the list at index `from` (the previous event's) and brings it to `index`. A client holding another index missed events and must open a new stream.",
+        required: ["index", "from", "put", "delete"],
+        properties: {
+          index: { type: "integer" },
+          from: { type: "integer" },
+          put: {
+            type: "array",
+            description: "Instances added or changed, whole, sorted by id.",
+            items: ref("InstanceRecord"),
+          },
+          delete: {
+            type: "array",
+            description: "Ids of instances removed or no longer passing the filters.",
+            items: { type: "string" },
+          },
         },
       },
       ServiceList: {

@@ -254,7 +254,7 @@ export class RegistryView {
       if (this.#closed) return;
       const buffered = this.#relisting;
       this.#relisting = undefined;
-      this.#rebuild(snapshot.entries, snapshot.index);
+      this.#rebuild(snapshot.entries, snapshot.index, true);
       this.#onEvents(buffered.filter((e) => e.index > snapshot.index));
     } catch (error) {
       const buffered = this.#relisting ?? [];
@@ -265,7 +265,13 @@ export class RegistryView {
     }
   }
 
-  #rebuild(entries: readonly StoreEntry[], index: number): void {
+  /**
+   * Replaces the view with a fresh list at `index`. After a re-list (`relisted`), every service
+   * reports `index`: what changed while the watch was away (an instance removed) need not have
+   * raised the highest `modifyIndex` left, and an unchanged index would keep blocking queries,
+   * answer caches and streams on the old result.
+   */
+  #rebuild(entries: readonly StoreEntry[], index: number, relisted = false): void {
     const before = [...this.instances()];
     this.#services.clear();
     this.#serviceOfId.clear();
@@ -280,6 +286,7 @@ export class RegistryView {
     this.#kvFloor = index;
     const ignored = new Set<string>();
     for (const entry of entries) this.#put(entry, ignored, ignored);
+    if (relisted) for (const service of this.#services.values()) service.index = index;
     for (const instance of before) {
       const now = this.instance(instance.record.service, instance.record.id);
       if (now === undefined) this.#tell(() => this.#observer.instanceChanged?.(undefined, instance));

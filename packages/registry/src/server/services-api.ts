@@ -4,21 +4,24 @@ import type { ApiContext } from "./api-context.js";
 import { parseBlockingParams } from "./blocking-query.js";
 import { HttpProblem } from "./http-problem.js";
 import { sendJson } from "./http-responses.js";
+import { InstanceList } from "./instance-list.js";
+import { instanceListDelta } from "./instance-list-delta.js";
 import { type InstanceQuery, InstanceQueryParser, matchesQuery } from "./instance-query.js";
 import type { StreamResult } from "./sse-stream.js";
 
 interface CachedAnswers {
   readonly index: number;
-  readonly byQuery: Map<string, string>;
+  readonly byQuery: Map<string, InstanceList>;
 }
 
 const maxCachedServices = 1024;
 const maxCachedQueries = 64;
 
 /**
- * `GET /v1/services`, `GET /v1/services/{service}` (blocking) and its SSE stream. Answers are
- * serialised once per service, filter and index and shared by every client asking the same, so
- * a thousand watchers woken by one change cost one `JSON.stringify`.
+ * `GET /v1/services`, `GET /v1/services/{service}` (blocking) and its SSE stream (with `deltas=true`,
+ * `delta` events after the snapshot). Answers are built once per service, filter and index and
+ * shared by every client asking the same, so a thousand watchers woken by one change cost one
+ * `JSON.stringify` (of the list, or of the delta).
  */
 export class ServicesApi {
   readonly #ctx: ApiContext;
@@ -62,16 +65,21 @@ export class ServicesApi {
     const issues: RequestIssue[] = [];
     const filters = this.#parser.parse(query, issues);
     const since = resumeIndex(req, query, issues);
+    const deltas = deltasParam(query, issues);
     if (issues.length > 0) throw HttpProblem.invalid(issues);
     const { view, streams } = this.#ctx;
     streams.open(
       res,
-      { render: () => this.#instances(service, filters), subscribe: (l) => view.topics.service(service, l) },
+      {
+        render: () => this.#instances(service, filters),
+        subscribe: (l) => view.topics.service(service, l),
+        diff: deltas ? instanceListDelta : undefined,
+      },
       since,
     );
   }
 
-  #instances(service: string, filters: InstanceQuery): StreamResult {
+  #instances(service: string, filters: InstanceQuery): InstanceList {
     const { view } = this.#ctx;
     const index = view.serviceIndex(service);
     let cached = this.#answers.get(service);
@@ -80,14 +88,17 @@ export class ServicesApi {
       cached = { index, byQuery: new Map() };
       this.#answers.set(service, cached);
     }
-    let members = cached.byQuery.get(filters.key);
-    if (members === undefined) {
+    let list = cached.byQuery.get(filters.key);
+    if (list === undefined) {
       const records = view.service(service)?.sorted() ?? [];
-      members = `"instances":${JSON.stringify(records.filter((r) => matchesQuery(filters, r)))}`;
+      list = new InstanceList(
+        index,
+        records.filter((r) => matchesQuery(filters, r)),
+      );
       if (cached.byQuery.size >= maxCachedQueries) cached.byQuery.clear();
-      cached.byQuery.set(filters.key, members);
+      cached.byQuery.set(filters.key, list);
     }
-    return { index, members };
+    return list;
   }
 
   #serviceList(): StreamResult {
@@ -103,6 +114,15 @@ export class ServicesApi {
     }
     return this.#list;
   }
+}
+
+/** `?deltas=true` asks a service stream for `delta` events; absent or `false`: `update` events. */
+function deltasParam(query: URLSearchParams, issues: RequestIssue[]): boolean {
+  const raw = query.get("deltas");
+  if (raw === null || raw === "false") return false;
+  if (raw === "true") return true;
+  issues.push({ path: "deltas", message: `expected true or false, got "${raw}"` });
+  return false;
 }
 
 /** The index a stream resumes from: `Last-Event-ID`, else `?index=`. */

@@ -1,7 +1,10 @@
 import type { ServerResponse } from "node:http";
 import type { Clock, TimerHandle } from "@flotilla/resilience";
 import { HttpProblem, ServerProblemCode } from "./http-problem.js";
-import { type EncodedEvents, SseStream, type SseStreamOptions } from "./sse-stream.js";
+import { EncodedEvents, SseStream, type SseStreamOptions, type StreamResult } from "./sse-stream.js";
+
+/** What the hub does with a stream, whatever its result type. */
+type HubStream = Pick<SseStream, "flush" | "ping" | "close">;
 
 /** What {@link SseHub} needs. */
 export interface SseHubOptions {
@@ -17,11 +20,11 @@ export interface SseHubOptions {
 /** The open SSE streams: their limit, one shared ping timer, and closing them all. */
 export class SseHub {
   readonly #options: SseHubOptions;
-  readonly #streams = new Set<SseStream>();
+  readonly #streams = new Set<HubStream>();
   #pingTimer: TimerHandle | undefined;
   #closed = false;
   /** Streams with a change to send at the end of this event-loop turn. */
-  #pending: SseStream[] = [];
+  #pending: HubStream[] = [];
 
   constructor(options: SseHubOptions) {
     this.#options = options;
@@ -36,16 +39,16 @@ export class SseHub {
    * Opens a stream on `res` and starts it (snapshot unless `sinceIndex` is current). Throws a 429
    * {@link HttpProblem} at the limit, and a 503 one after {@link SseHub.close}.
    */
-  open(
+  open<R extends StreamResult>(
     res: ServerResponse,
-    stream: Pick<SseStreamOptions, "render" | "subscribe">,
+    stream: Pick<SseStreamOptions<R>, "render" | "subscribe" | "diff">,
     sinceIndex: number | undefined,
-  ): SseStream {
+  ): SseStream<R> {
     if (this.#closed) throw HttpProblem.unavailable("the server is closing", ServerProblemCode.ShuttingDown);
     if (this.#streams.size >= this.#options.max) {
       throw HttpProblem.limit(429, `${this.#options.max} event streams are already open`, 1000);
     }
-    const sse = new SseStream(res, {
+    const sse = new SseStream<R>(res, {
       ...stream,
       maxBufferedBytes: this.#options.maxBufferedBytes,
       onClose: (s) => {
@@ -65,7 +68,7 @@ export class SseHub {
   readonly #flush = (): void => {
     const pending = this.#pending;
     this.#pending = [];
-    const encoded: EncodedEvents = new Map();
+    const encoded = new EncodedEvents();
     for (const stream of pending) stream.flush(encoded);
   };
 

@@ -12,21 +12,33 @@ export interface StreamResult {
   readonly members: string;
 }
 
+/**
+ * The JSON members of a `delta` event taking a client from `previous` to `current` (after
+ * `"index":N,"from":P,`); `undefined` when nothing the client sees changed, `null` when it should
+ * get a `snapshot` instead.
+ */
+export type StreamDiff<R extends StreamResult> = (previous: R, current: R) => string | null | undefined;
+
 /** What {@link SseStream} needs. */
-export interface SseStreamOptions {
+export interface SseStreamOptions<R extends StreamResult = StreamResult> {
   /** The current result; read once per event-loop turn in which the topic changed. */
-  readonly render: () => StreamResult;
+  readonly render: () => R;
+  /**
+   * Present when the client asked for deltas: after the snapshot, each change is sent as a `delta`
+   * event made by `diff` from the last result sent, rather than as an `update` with the whole result.
+   */
+  readonly diff?: StreamDiff<R> | undefined;
   /** Attaches the stream to the changes it follows. */
   readonly subscribe: (listener: ChangeListener) => Unsubscribe;
   /** Bytes the client may leave unread before the stream drops it. */
   readonly maxBufferedBytes: number;
   /** Called once when the stream ends, whoever ended it. */
-  readonly onClose: (stream: SseStream) => void;
+  readonly onClose: (stream: SseStream<R>) => void;
   /**
    * Asks for {@link SseStream.flush} at the end of this event-loop turn. The hub batches every
    * stream's flush into one turn, so that streams with the same result share one encoded event.
    */
-  readonly schedule: (stream: SseStream) => void;
+  readonly schedule: (stream: SseStream<R>) => void;
 }
 
 /**
@@ -56,26 +68,69 @@ export class SseChunk {
   }
 }
 
-/** Encoded `update` events of one flush, by their `members` text: built once, written to every stream that shows the same result. */
-export type EncodedEvents = Map<string, { readonly index: number; readonly chunk: SseChunk }>;
+/**
+ * The events of one flush, each encoded once and written to every stream that sends the same: an
+ * `update` by its result's `members` text, a `delta` or `snapshot` by the result it starts from.
+ * Streams that were sent the same result object share it, so a thousand streams of one service
+ * and filter cost one diff and one encoding.
+ */
+export class EncodedEvents {
+  readonly #updates = new Map<string, { readonly index: number; readonly chunk: SseChunk }>();
+  readonly #deltas = new Map<
+    StreamResult,
+    { readonly to: StreamResult; readonly chunk: SseChunk | undefined }
+  >();
+
+  /** The `update` event carrying `result`. */
+  update(result: StreamResult): SseChunk {
+    let event = this.#updates.get(result.members);
+    if (event === undefined || event.index !== result.index) {
+      event = { index: result.index, chunk: new SseChunk(eventText("update", result)) };
+      this.#updates.set(result.members, event);
+    }
+    return event.chunk;
+  }
+
+  /** The `delta` (or `snapshot`) event from `previous` to `current`; `undefined` when nothing changed. */
+  delta<R extends StreamResult>(previous: R, current: R, diff: StreamDiff<R>): SseChunk | undefined {
+    let event = this.#deltas.get(previous);
+    if (event === undefined || event.to !== current) {
+      const members = diff(previous, current);
+      const chunk =
+        members === undefined
+          ? undefined
+          : new SseChunk(
+              members === null
+                ? eventText("snapshot", current)
+                : `event: delta\nid: ${current.index}\ndata: {"index":${current.index},"from":${previous.index},${members}}\n\n`,
+            );
+      event = { to: current, chunk };
+      this.#deltas.set(previous, event);
+    }
+    return event.chunk;
+  }
+}
 
 const pingChunk = new SseChunk(": ping\n\n");
 
 /**
  * One Server-Sent Events client (https://html.spec.whatwg.org/multipage/server-sent-events.html):
- * a `snapshot` event with the whole result, then an `update` event with the whole new result
- * after each change, coalesced to one per event-loop turn, `id:` being the result's index. A client
- * that falls more than `maxBufferedBytes` behind is dropped; it reconnects with `Last-Event-ID`.
+ * a `snapshot` event with the whole result, then after each change, coalesced to one per
+ * event-loop turn, an `update` event with the whole new result — or, when the stream has a `diff`,
+ * a `delta` event with what changed since the last event (a `snapshot` again when `diff` says so).
+ * `id:` is the result's index. A client that falls more than `maxBufferedBytes` behind is dropped;
+ * it reconnects with `Last-Event-ID`.
  */
-export class SseStream implements ChangeListener {
+export class SseStream<R extends StreamResult = StreamResult> implements ChangeListener {
   readonly #res: ServerResponse;
-  readonly #options: SseStreamOptions;
+  readonly #options: SseStreamOptions<R>;
   #unsubscribe: Unsubscribe | undefined;
   #scheduled = false;
-  #lastMembers: string | undefined;
+  /** The result the client holds: the last one sent (or resumed from). */
+  #last: R | undefined;
   #closed = false;
 
-  constructor(res: ServerResponse, options: SseStreamOptions) {
+  constructor(res: ServerResponse, options: SseStreamOptions<R>) {
     this.#res = res;
     this.#options = options;
   }
@@ -97,7 +152,7 @@ export class SseStream implements ChangeListener {
     this.#unsubscribe = this.#options.subscribe(this);
     if (sinceIndex === undefined || first.index !== sinceIndex) this.#send("snapshot", first);
     else {
-      this.#lastMembers = first.members;
+      this.#last = first;
       res.write(": resumed\n\n");
     }
   }
@@ -109,19 +164,20 @@ export class SseStream implements ChangeListener {
     this.#options.schedule(this);
   }
 
-  /** Sends an `update` if the result changed since the last event, reusing `encoded` bytes. */
+  /** Sends an `update` or `delta` if the result changed since the last event, reusing `encoded` bytes. */
   flush(encoded: EncodedEvents): void {
     this.#scheduled = false;
     if (this.#closed) return;
     const result = this.#options.render();
-    if (result.members === this.#lastMembers) return;
-    this.#lastMembers = result.members;
-    let event = encoded.get(result.members);
-    if (event === undefined || event.index !== result.index) {
-      event = { index: result.index, chunk: new SseChunk(eventText("update", result)) };
-      encoded.set(result.members, event);
-    }
-    this.#write(event.chunk);
+    const last = this.#last;
+    if (result === last) return;
+    const diff = this.#options.diff;
+    let chunk: SseChunk | undefined;
+    if (diff !== undefined && last !== undefined) chunk = encoded.delta(last, result, diff);
+    else if (result.members !== last?.members) chunk = encoded.update(result);
+    if (chunk === undefined) return;
+    this.#last = result;
+    this.#write(chunk);
   }
 
   /** Writes a `: ping` comment, which keeps proxies from timing the stream out. */
@@ -138,8 +194,8 @@ export class SseStream implements ChangeListener {
     this.#options.onClose(this);
   }
 
-  #send(event: "snapshot" | "update", result: StreamResult): void {
-    this.#lastMembers = result.members;
+  #send(event: "snapshot" | "update", result: R): void {
+    this.#last = result;
     this.#res.write(eventText(event, result));
   }
 
