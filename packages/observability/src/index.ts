@@ -178,3 +178,4 @@ export {
   type TracePropagatorOptions,
   tracePropagator,
 } from "./tracing/trace-propagator.js";
+export { untraced } from "./tracing/untraced.js";

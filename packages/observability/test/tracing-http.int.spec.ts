@@ -4,6 +4,7 @@ import { context, SpanKind, trace } from "@opentelemetry/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { setHttpRoute } from "../src/tracing/http-route.js";
 import { initTelemetry, type Telemetry } from "../src/tracing/telemetry.js";
+import { untraced } from "../src/tracing/untraced.js";
 import {
   headersOf,
   listen,
@@ -140,6 +141,28 @@ describe("HTTP tracing across a client → server → fetch → server chain", (
     expect(spans.map((s) => s.kind)).toEqual([SpanKind.SERVER, SpanKind.SERVER]);
     // The fetch was not traced, so the backend span starts a trace of its own.
     expect(spans[0]!.spanContext().traceId).not.toBe(spans[1]!.spanContext().traceId);
+  });
+
+  it("traces nothing a function run untraced() does, and keeps tracing what follows", async () => {
+    telemetry = initTelemetry({ serviceName: "http-test", exporter: "memory" });
+    const seen: Record<string, string>[] = [];
+    const backend = await serve((req, res) => {
+      seen.push(headersOf(req));
+      sendJson(res, {});
+    });
+    await untraced(async () => {
+      await (await fetch(backend.url)).text();
+      await httpGet(backend.url);
+    });
+    await (await fetch(backend.url)).text();
+    // The backend (in this process, traced) records a server span for each request; only the last
+    // request has a client span, and only it carried a traceparent, so only it shares a trace.
+    const spans = await spanCount(telemetry, 4);
+    const clients = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    expect(clients).toHaveLength(1);
+    const traceId = clients[0]!.spanContext().traceId;
+    expect(spans.filter((s) => s.spanContext().traceId === traceId).map((s) => s.kind)).toHaveLength(2);
+    expect(seen.map((headers) => headers.traceparent === undefined)).toEqual([true, true, false]);
   });
 
   it("keeps the request context active in the handler across awaits", async () => {

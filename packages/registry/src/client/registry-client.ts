@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
+import { untraced } from "@flotilla/observability";
 import { type Clock, ConfigReader, TimeoutError } from "@flotilla/resilience";
 import { Agent, type Dispatcher } from "undici";
 import type { RegistrationRequest, RegistrationResponse } from "../registration.js";
@@ -420,16 +421,18 @@ export class RegistryClient implements RegistryApi {
     try {
       const headers: Record<string, string> = { accept: "application/json" };
       if (request.contentType !== undefined) headers["content-type"] = request.contentType;
-      const res = await this.#dispatcher.request({
-        origin: target.origin,
-        path: target.basePath + request.path,
-        method: request.method,
-        headers,
-        body: request.body ?? null,
-        signal: link.signal,
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
+      const res = await untraced(() =>
+        this.#dispatcher.request({
+          origin: target.origin,
+          path: target.basePath + request.path,
+          method: request.method,
+          headers,
+          body: request.body ?? null,
+          signal: link.signal,
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        }),
+      );
       const text = await res.body.text();
       return { status: res.statusCode, index: readIndex(res.headers["x-flotilla-index"]), text };
     } catch (error) {
@@ -503,15 +506,17 @@ export class RegistryClient implements RegistryApi {
       const timer = this.#clock.setTimeout(() => link.abort(new TimeoutError(budget)), budget, true);
       let keep = false;
       try {
-        const res = await this.#dispatcher.request({
-          origin: target.origin,
-          path: target.basePath + path,
-          method: "GET",
-          headers,
-          signal: link.signal,
-          headersTimeout: 0,
-          bodyTimeout: this.#streamIdleTimeoutMs,
-        });
+        const res = await untraced(() =>
+          this.#dispatcher.request({
+            origin: target.origin,
+            path: target.basePath + path,
+            method: "GET",
+            headers,
+            signal: link.signal,
+            headersTimeout: 0,
+            bodyTimeout: this.#streamIdleTimeoutMs,
+          }),
+        );
         if (res.statusCode === 200) {
           this.#current = at;
           keep = true;
