@@ -3,7 +3,6 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +23,7 @@ import { recommendationsShopService } from "../services/recommendations/service.
 import { reviewsShopService } from "../services/reviews/service.ts";
 import { shippingShopService } from "../services/shipping/service.ts";
 import { usersShopService } from "../services/users/service.ts";
+import { freePort } from "./free-port.ts";
 import { deleteRabbitMqNames, machineRabbitMqUrl, namespaceNames } from "./rabbitmq-namespace.ts";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
@@ -56,15 +56,6 @@ export interface ChaosShop {
   /** The children's log directory (deleted by `close`). */
   readonly logDir: string;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 interface RegistryInstance {

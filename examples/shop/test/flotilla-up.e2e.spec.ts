@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +17,8 @@ import {
   runCli,
   startCli,
 } from "../../../packages/cli/test/fixtures/cli-process.ts";
+import { freePort } from "./free-port.ts";
+import { type Answer, type CallInit, gatewayCall } from "./gateway-call.ts";
 
 // The shop started the way a user starts it: `flotilla up` on examples/shop/flotilla.config.ts, as
 // a child process, every service instance a grandchild. The test only changes what must not clash
@@ -29,22 +30,6 @@ const shopDir = fileURLToPath(new URL("../", import.meta.url));
 const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 /** From spawning `flotilla up` to its "ready in" line; the whole file stays under 90 s. */
 const readyTimeoutMs = 60_000;
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions.
-  readonly body: any;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 function databaseUrl(name: string): string {
   const url = new URL(adminUrl);
@@ -98,27 +83,8 @@ describe("flotilla up on the shop, driven through the gateway like the README", 
     for (const instance of instances) seenPorts.add(instance.port);
   };
 
-  const call = async (
-    method: string,
-    path: string,
-    init: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-  ): Promise<Answer> => {
-    const response = await fetch(`${gatewayUrl}${path}`, {
-      method,
-      headers: {
-        ...(init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }),
-        ...(init.body === undefined ? {} : { "content-type": "application/json" }),
-        ...init.headers,
-      },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      headers: response.headers,
-      body: text === "" ? undefined : JSON.parse(text),
-    };
-  };
+  const call = (method: string, path: string, init?: CallInit): Promise<Answer> =>
+    gatewayCall(method, `${gatewayUrl}${path}`, init);
 
   beforeAll(async () => {
     admin = new pg.Client({ connectionString: adminUrl });

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type Answer, gatewayCall } from "./gateway-call.ts";
 import { type ShopBus, type ShopHarness, startShop } from "./shop-harness.ts";
 
 // The journeys run on the machine's RabbitMQ; SHOP_TEST_BUSES=rabbitmq,postgres runs them on the
@@ -9,37 +10,10 @@ for (const bus of buses) {
   if (bus !== "rabbitmq" && bus !== "postgres") throw new Error(`SHOP_TEST_BUSES: unknown bus "${bus}"`);
 }
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked field by field by the assertions.
-  readonly body: any;
-}
-
 let shop: ShopHarness;
 let startedIn = 0;
 
-async function call(
-  method: string,
-  url: string,
-  init: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const response = await fetch(url, {
-    method,
-    headers: {
-      ...(init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }),
-      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
-      ...init.headers,
-    },
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text === "" ? undefined : JSON.parse(text),
-  };
-}
+const call = gatewayCall;
 
 const api = (path: string) => `${shop.gatewayUrl}${path}`;
 

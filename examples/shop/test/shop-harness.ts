@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { type Gateway, startGateway } from "@flotilla/gateway";
 import type { Transport } from "@flotilla/messaging";
 import { embeddedStore, registryServer } from "@flotilla/registry";
@@ -21,6 +20,7 @@ import { recommendationsShopService } from "../services/recommendations/service.
 import { reviewsShopService } from "../services/reviews/service.ts";
 import { shippingShopService } from "../services/shipping/service.ts";
 import { usersShopService } from "../services/users/service.ts";
+import { freePort } from "./free-port.ts";
 import { deleteRabbitMqNames, machineRabbitMqUrl, namespaceNames } from "./rabbitmq-namespace.ts";
 
 /** The buses the harness can run the shop's events over. */
@@ -66,15 +66,6 @@ function databaseUrl(adminUrl: string, name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 /**
