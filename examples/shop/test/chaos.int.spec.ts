@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { type ChaosShop, startChaosShop } from "./chaos-shop.ts";
 import { type Outcome, quantile, runTraffic, type TrafficRoute } from "./chaos-traffic.ts";
+import { eventually } from "./eventually.ts";
 
 // Steady order traffic through the gateway while payments and inventory instances are SIGKILLed and
 // restarted, recommendations answers 2 s late, and the message broker (the machine's RabbitMQ, which
@@ -49,22 +50,6 @@ async function tokens(gatewayUrl: string, extra: number): Promise<string[]> {
     emails.push(email);
   }
   return [alice, ...(await Promise.all(emails.map(logIn)))];
-}
-
-/** Polls `read` until `done` holds; fails after `timeoutMs` (a safety net, not a synchronisation). */
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs: number,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until)
-      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 /**

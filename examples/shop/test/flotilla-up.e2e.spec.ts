@@ -17,6 +17,7 @@ import {
   runCli,
   startCli,
 } from "../../../packages/cli/test/fixtures/cli-process.ts";
+import { eventually } from "./eventually.ts";
 import { freePort } from "./free-port.ts";
 import { type Answer, type CallInit, gatewayCall } from "./gateway-call.ts";
 
@@ -35,22 +36,6 @@ function databaseUrl(name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
-}
-
-/** Polls `read` until `done` holds; fails after `timeoutMs` (a safety net, not a synchronisation). */
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until)
-      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 describe("flotilla up on the shop, driven through the gateway like the README", () => {

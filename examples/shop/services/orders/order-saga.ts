@@ -1,4 +1,4 @@
-import { type Outbox, PermanentError } from "@flotilla/messaging";
+import { MessagingErrorCode, type Outbox, PermanentError } from "@flotilla/messaging";
 import { defineSaga, oncePerKey, participantCallOptions } from "@flotilla/saga";
 import { type ClientOf, isRemoteServiceError, withTransaction } from "@flotilla/service";
 import type pg from "pg";
@@ -35,14 +35,25 @@ export const orderSagaInput = z.object({
   items: z.array(z.object({ sku: z.string(), quantity: z.number().int().positive() })).min(1),
 });
 
-/** Turns a participant's "no" (a 4xx it chose) into a failure the saga does not retry. */
+/**
+ * Turns a participant's "no" (a 4xx it chose) into a failure the saga does not retry, worded with the
+ * participant's code: `PAYMENTS_DECLINED: the card was declined`.
+ */
 function refusedBy(code: string) {
   return (error: unknown): never => {
     if (isRemoteServiceError(error) && error.remoteCode === code) {
-      throw new PermanentError(error.detail ?? code, { cause: error });
+      throw new PermanentError(`${code}: ${error.detail ?? "refused"}`, { cause: error });
     }
     throw error;
   };
+}
+
+const permanentPrefix = `${MessagingErrorCode.Permanent}: `;
+
+/** The saga's recorded error as the order's cancel reason: a participant's refusal without the saga's wrapper code. */
+function cancelReason(sagaError: string | null): string {
+  if (sagaError === null) return "the order saga was compensated";
+  return sagaError.startsWith(permanentPrefix) ? sagaError.slice(permanentPrefix.length) : sagaError;
 }
 
 /**
@@ -58,7 +69,7 @@ export function orderSaga(deps: OrderSagaDeps) {
     .step("order", {
       invoke: () => ({ accepted: true }),
       compensate: async (ctx) => {
-        const reason = (await deps.sagaError(ctx.sagaId)) ?? "the order saga was compensated";
+        const reason = cancelReason(await deps.sagaError(ctx.sagaId));
         await withTransaction(deps.pool(), (tx) =>
           oncePerKey(tx, ctx.idempotencyKey, async () => {
             await tx.query(

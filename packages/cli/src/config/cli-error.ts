@@ -10,6 +10,8 @@ export const CliErrorCode = {
   Usage: "FLT_CLI_USAGE",
   /** A component of the system failed to start. */
   StartFailed: "FLT_CLI_START_FAILED",
+  /** A component of the system did not stop cleanly (it had died already, or had to be killed). */
+  StopFailed: "FLT_CLI_STOP_FAILED",
   /** The running system answered a request with an error, or did not answer. */
   RequestFailed: "FLT_CLI_REQUEST_FAILED",
 } as const;

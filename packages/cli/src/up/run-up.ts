@@ -177,6 +177,12 @@ class UpRun {
           dataDir: join(config.stateDir, "postgres"),
           port: config.database.port,
           onLog: (line) => logFile.write(`${line}\n`),
+          onUnexpectedExit: (how) => {
+            this.#out.clearStatus();
+            this.#out.line(
+              `${this.#out.paint(31, "✗")} database   exited on its own (${how}): the services cannot reach it; its log: ${join(this.#logDir, "database.log")}`,
+            );
+          },
         }),
       );
       this.#components.push({ name: "database", component: { url: db.adminUrl, stop: () => db.stop() } });
