@@ -115,32 +115,43 @@ export class AuthenticationLayer implements Layer {
     this.#refusals = refusals(route.realm, jwt.length > 0, apiKeys !== undefined);
   }
 
-  async handle(exchange: Exchange, next: Next): Promise<GatewayResponse> {
+  // Not `async`: a cached token or an API key continues with `next()`'s own promise, without
+  // wrapping it in another one (two microtask hops per request on the hot path).
+  handle(exchange: Exchange, next: Next): Promise<GatewayResponse> {
     let identity: Identity | undefined;
     const authorization = this.#jwt.length > 0 ? exchange.headers.authorization : undefined;
     const token = authorization === undefined ? undefined : bearerToken(authorization);
-    if (token === null) return this.#refuse(exchange, malformedHeader);
+    if (token === null) return Promise.resolve(this.#refuse(exchange, malformedHeader));
     if (token !== undefined) {
       identity = this.#cachedJwt(token);
-      if (identity === undefined) {
-        try {
-          identity = await this.#verifyJwt(token);
-        } catch (error) {
-          return this.#refuse(exchange, isAuthenticationError(error) ? error.reason : AuthFailure.Malformed);
-        }
-      }
+      if (identity === undefined) return this.#verifyThenContinue(exchange, token, next);
       if (this.#hideCredentials) exchange.upstreamHeaders.authorization = null;
     } else if (this.#apiKeys !== undefined) {
       const key = exchange.headers[this.#apiKeys.header];
       if (key !== undefined) {
         identity = typeof key === "string" ? this.#apiKeys.lookup(key) : undefined;
-        if (identity === undefined) return this.#refuse(exchange, AuthFailure.InvalidApiKey);
+        if (identity === undefined) return Promise.resolve(this.#refuse(exchange, AuthFailure.InvalidApiKey));
         if (this.#hideCredentials) exchange.upstreamHeaders[this.#apiKeys.header] = null;
       }
     }
     if (identity === undefined) {
-      return this.#optional ? next() : this.#refuse(exchange, AuthFailure.Missing);
+      return this.#optional ? next() : Promise.resolve(this.#refuse(exchange, AuthFailure.Missing));
     }
+    return this.#continueAs(exchange, identity, next);
+  }
+
+  async #verifyThenContinue(exchange: Exchange, token: string, next: Next): Promise<GatewayResponse> {
+    let identity: Identity;
+    try {
+      identity = await this.#verifyJwt(token);
+    } catch (error) {
+      return this.#refuse(exchange, isAuthenticationError(error) ? error.reason : AuthFailure.Malformed);
+    }
+    if (this.#hideCredentials) exchange.upstreamHeaders.authorization = null;
+    return this.#continueAs(exchange, identity, next);
+  }
+
+  #continueAs(exchange: Exchange, identity: Identity, next: Next): Promise<GatewayResponse> {
     exchange.identity = identity;
     setIdentityHeaders(exchange.upstreamHeaders, identity);
     return next();

@@ -133,27 +133,41 @@ export class RateLimitLayer implements Layer {
   }
 
   /** Takes a permit from every policy, then calls `next` or answers 429 (or 503 when denying on backend failure). */
-  async handle(exchange: Exchange, next: Next): Promise<GatewayResponse> {
+  // Not `async`: with a synchronous backend (memory) an allowed request continues with `next()`'s
+  // own promise, without wrapping it in another one.
+  handle(exchange: Exchange, next: Next): Promise<GatewayResponse> {
     exchange.responseHeaders[H.policy] = this.#policyHeader;
     const policies = this.#policies;
-    if (policies.length === 1) {
-      const policy = policies[0]!;
-      let decision: RateLimitDecision;
-      try {
-        const result = this.#backend.take(this.#key(policy, exchange), policy.rule, 1);
-        decision = isPromiseLike(result) ? await result : result;
-      } catch (error) {
-        return this.#backendFailed(error, exchange, next);
-      }
-      const item = serviceLimitItem(policy.itemPrefix, decision, policy.windowSeconds);
-      exchange.responseHeaders[H.limit] = item;
-      if (decision.allowed) {
-        this.#allowed++;
-        return next();
-      }
-      return this.#refuse(policy, [policy.name], decision.retryAfterMs, item);
+    if (policies.length !== 1) return this.#handleMany(exchange, next, policies);
+    const policy = policies[0]!;
+    let result: RateLimitDecision | PromiseLike<RateLimitDecision>;
+    try {
+      result = this.#backend.take(this.#key(policy, exchange), policy.rule, 1);
+    } catch (error) {
+      return this.#backendFailed(error, exchange, next);
     }
-    return this.#handleMany(exchange, next, policies);
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (decision) => this.#decided(policy, decision, exchange, next),
+        (error: unknown) => this.#backendFailed(error, exchange, next),
+      );
+    }
+    return this.#decided(policy, result, exchange, next);
+  }
+
+  #decided(
+    policy: CompiledPolicy,
+    decision: RateLimitDecision,
+    exchange: Exchange,
+    next: Next,
+  ): Promise<GatewayResponse> {
+    const item = serviceLimitItem(policy.itemPrefix, decision, policy.windowSeconds);
+    exchange.responseHeaders[H.limit] = item;
+    if (decision.allowed) {
+      this.#allowed++;
+      return next();
+    }
+    return Promise.resolve(this.#refuse(policy, [policy.name], decision.retryAfterMs, item));
   }
 
   async #handleMany(
