@@ -1,7 +1,7 @@
 // `npm run bench -- registry [--quick]`: the registry's three figures, in one run.
 // Flags: --quick; --propagation-only (part 1 alone); --watchers=N (one watcher count);
 // --contenders=blocking,sse,etcd-store,etcd-watch (a subset of part 1); --warmup=N (unmeasured
-// changes before part 1's measured ones, default 1); --cpu (print, for part 1's
+// changes before part 1's measured ones, default 3: the first changes after the watchers connect run cold code); --cpu (print, for part 1's
 // registry contenders, the CPU time of the registry process per watcher per change and of the
 // watcher processes per event received, from /proc). Partial runs never write RESULTS.md.
 // (1) Change propagation: time from sending a registration to each of 100 and 1,000 watchers
@@ -60,7 +60,7 @@ const settings = quick
   ? { rounds: 5, watcherCounts: [100, 1000], heartbeatSeconds: 3, heartbeatWarmup: 1, leases: 1000 }
   : { rounds: 20, watcherCounts: [100, 1000], heartbeatSeconds: 10, heartbeatWarmup: 2, leases: 1000 };
 if (watchersFlag !== undefined) settings.watcherCounts = [Number(watchersFlag)];
-const warmupRounds = Number(flag("warmup") ?? 1);
+const warmupRounds = Number(flag("warmup") ?? 3);
 const partial = propagationOnly || watchersFlag !== undefined || contendersFlag !== undefined;
 const registryMain = join(
   dirname(createRequire(import.meta.url).resolve("@flotilla/registry/package.json")),
