@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,16 +15,9 @@ import {
   runCli,
   startCli,
 } from "./fixtures/cli-process.js";
+import { freePort } from "./fixtures/free-port.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "system");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("flotilla up (embedded PostgreSQL)", () => {
   let dir: string | undefined;

@@ -7,14 +7,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "../src/up/embedded-database.js";
 import { alive, childrenOf, eventually, refuses } from "./fixtures/cli-process.js";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from "./fixtures/free-port.js";
 
 describe("the embedded PostgreSQL when it does not stop as asked", () => {
   let dir: string | undefined;
