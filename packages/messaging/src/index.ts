@@ -18,6 +18,7 @@ export {
   encodeEnvelope,
   envelopeProblems,
 } from "./envelope/envelope-codec.js";
+export { isEventDefinition } from "./envelope/is-event-definition.js";
 export {
   isMessagingError,
   isPermanentError,

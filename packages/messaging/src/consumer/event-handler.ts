@@ -1,5 +1,6 @@
 import type { EventData, EventDefinition } from "../envelope/define-event.js";
 import type { Envelope } from "../envelope/envelope.js";
+import { isEventDefinition } from "../envelope/is-event-definition.js";
 import { MessagingError, MessagingErrorCode } from "../errors/messaging-error.js";
 import type { DeadLetterReason } from "../transport/transport.js";
 import type { EnvelopeSink } from "./envelope-sink.js";
@@ -45,7 +46,7 @@ export function on<E extends EventDefinition>(
   event: E,
   handler: (event: Envelope<EventData<E>>, context: MessageContext) => Promise<void>,
 ): EventHandler {
-  if (typeof event?.type !== "string" || typeof event.schema?.safeParse !== "function") {
+  if (!isEventDefinition(event)) {
     throw new MessagingError(
       MessagingErrorCode.ConfigInvalid,
       "on: event must be a defineEvent() definition",

@@ -3,6 +3,7 @@ import { ConfigReader, type Duration, parseDuration } from "@flotilla/resilience
 import type { EventData, EventDefinition } from "../envelope/define-event.js";
 import { createEnvelope, type Envelope } from "../envelope/envelope.js";
 import { defaultMaxMessageBytes, encodeEnvelope } from "../envelope/envelope-codec.js";
+import { isEventDefinition } from "../envelope/is-event-definition.js";
 import { MessagingError, MessagingErrorCode } from "../errors/messaging-error.js";
 import type { Queryable } from "../inbox/queryable.js";
 import { assertTopic } from "../transport/topic.js";
@@ -166,7 +167,7 @@ export class Outbox {
   }
 
   #envelope(event: EventDefinition, data: unknown, options: PublishOptions): Envelope {
-    if (typeof event?.type !== "string" || typeof event.schema?.safeParse !== "function") {
+    if (!isEventDefinition(event)) {
       throw new MessagingError(
         MessagingErrorCode.ConfigInvalid,
         "outbox: expected an event made by defineEvent()",

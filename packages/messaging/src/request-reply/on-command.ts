@@ -4,6 +4,7 @@ import type { EventHandler } from "../consumer/event-handler.js";
 import type { MessageContext } from "../consumer/message-context.js";
 import type { EventData, EventDefinition } from "../envelope/define-event.js";
 import { createEnvelope, type Envelope } from "../envelope/envelope.js";
+import { isEventDefinition } from "../envelope/is-event-definition.js";
 import {
   isPermanentError,
   MessagingError,
@@ -46,7 +47,7 @@ export function onCommand<C extends EventDefinition, R extends EventDefinition>(
     ["command", command],
     ["reply", reply],
   ] as const) {
-    if (typeof event?.type !== "string" || typeof event.schema?.safeParse !== "function") {
+    if (!isEventDefinition(event)) {
       throw new MessagingError(
         MessagingErrorCode.ConfigInvalid,
         `onCommand: ${what} must be a defineEvent() definition`,

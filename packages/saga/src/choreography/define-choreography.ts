@@ -1,4 +1,5 @@
 import type { EventDefinition } from "@flotilla/messaging";
+import { isEventDefinition } from "@flotilla/messaging";
 import { SagaError, SagaErrorCode } from "../saga-error.js";
 
 /**
@@ -77,7 +78,7 @@ export function defineChoreography(init: ChoreographyInit): ChoreographyDefiniti
   const events = new Map<string, EventDefinition>();
   const add = (value: unknown, path: string, role: ChoreographyRole) => {
     const event = value as Partial<EventDefinition> | undefined;
-    if (typeof event?.type !== "string" || typeof event.schema?.safeParse !== "function") {
+    if (!isEventDefinition(event)) {
       issues.push({ path, message: "expected a defineEvent() definition" });
       return;
     }

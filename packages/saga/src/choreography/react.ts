@@ -3,6 +3,7 @@ import {
   type EventData,
   type EventDefinition,
   type EventHandler,
+  isEventDefinition,
   isMessagingError,
   type MessageContext,
   MessagingErrorCode,
@@ -107,7 +108,7 @@ export function react<E extends EventDefinition>(
   handler: (event: Envelope<EventData<E>>, context: ReactionContext) => Promise<Reaction | undefined>,
   options: ReactOptions,
 ): EventHandler {
-  if (typeof event?.type !== "string" || typeof event.schema?.safeParse !== "function") {
+  if (!isEventDefinition(event)) {
     throw new SagaError(SagaErrorCode.OptionsInvalid, "react: event must be a defineEvent() definition");
   }
   if (typeof handler !== "function") {

@@ -3,6 +3,7 @@ import {
   type Envelope,
   type EventData,
   type EventDefinition,
+  isEventDefinition,
   isMessagingError,
   MessagingErrorCode,
 } from "@flotilla/messaging";
@@ -192,7 +193,7 @@ function sender(
   reply: EventDefinition | undefined,
   timeout: Duration | undefined,
 ): Send {
-  if (typeof command?.type !== "string" || typeof command.schema?.safeParse !== "function") {
+  if (!isEventDefinition(command)) {
     throw new SagaError(
       SagaErrorCode.DefinitionInvalid,
       "a command step's command must be a defineEvent() definition",

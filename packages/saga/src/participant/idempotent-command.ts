@@ -6,6 +6,7 @@ import {
   type EventData,
   type EventDefinition,
   type EventHandler,
+  isEventDefinition,
   isPermanentError,
   type MessageContext,
   PermanentError,
@@ -116,7 +117,7 @@ export function idempotentCommand<C extends EventDefinition, R extends EventDefi
     ["command", command],
     ["reply", reply],
   ] as const) {
-    if (typeof event?.type !== "string" || typeof event.schema?.safeParse !== "function") {
+    if (!isEventDefinition(event)) {
       throw new SagaError(
         SagaErrorCode.OptionsInvalid,
         `idempotentCommand: ${what} must be a defineEvent() definition`,
