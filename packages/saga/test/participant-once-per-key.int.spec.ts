@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { oncePerKey } from "../src/participant/once-per-key.js";
 import { type ParticipantTables, participantTables } from "../src/participant/participant-tables.js";
 import { sagaStepKey } from "../src/saga-step-key.js";
-import { testPool, testSchema, waitForLockWait } from "./fixtures/participant-test-db.js";
+import { testPool, testSchema, waitFor, waitForLockWait } from "./fixtures/participant-test-db.js";
 
 const pool = testPool();
 const schema = testSchema("saga_once");
@@ -37,7 +37,8 @@ beforeAll(async () => {
   await pool.query(`CREATE TABLE "${schema}".charges (key text, amount int)`);
 });
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.release();
+  // Destroyed, not returned: a failed test may leave a client mid-transaction or mid-query.
+  for (const client of clients.splice(0)) client.release(true);
 });
 afterAll(async () => {
   await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
@@ -114,6 +115,8 @@ describe("oncePerKey", () => {
       },
       { tables },
     );
+    // The first transaction must hold the claim before the second asks for it.
+    await waitFor("the first transaction to claim the key", () => ran === 1);
     const pidB = (await b.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number;
     const second = oncePerKey(
       b,
