@@ -146,6 +146,7 @@ export {
   type ResilienceMetricsSource,
   resilienceMetrics,
 } from "./metrics/resilience-metrics.js";
+export { CallSpan, type CallSpanInit, inboundCallSpan, outboundCallSpan } from "./tracing/call-span.js";
 export {
   type ContextCarrier,
   extractContext,

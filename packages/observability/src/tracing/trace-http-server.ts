@@ -140,7 +140,7 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
       sampling?.propagationHeaders?.presentIn(req.rawHeaders) === false
         ? emptyContext
         : propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = startServerSpan(sampling, name, methodAttributes(method), parent);
+    const span = startSampledSpan(sampling, name, methodAttributes(method), parent);
     if (!span.isRecording()) {
       // Unsampled: the span only carries the ids (and the decision) on to outbound calls.
       return context.with(trace.setSpan(parent, span), callHandler, undefined, handler, this, req, res);
@@ -190,33 +190,35 @@ const attributesByMethod = new Map<string, Attributes>(
   [...knownHttpMethods, otherHttpMethod].map((m) => [m, Object.freeze({ [ATTR_HTTP_REQUEST_METHOD]: m })]),
 );
 
-function methodAttributes(method: string): Attributes {
+export function methodAttributes(method: string): Attributes {
   return attributesByMethod.get(method) ?? { [ATTR_HTTP_REQUEST_METHOD]: method };
 }
 
-function spanOptions(attributes: Attributes): SpanOptions {
-  return { kind: SpanKind.SERVER, attributes };
+function spanOptions(attributes: Attributes, kind: SpanKind): SpanOptions {
+  return { kind, attributes };
 }
 
 /**
- * The server span of a request: the SDK's, or, when the running telemetry's sampler drops the
+ * The server (or `kind`) span of a request: the SDK's, or, when the running telemetry's sampler drops the
  * request, a non-recording span made straight from the ids, which is what the SDK would return
  * after generating them, building the attributes, asking the sampler and recording metrics of its
  * own. The sampler is asked with the same arguments the SDK would pass; for a sampled root span
  * the SDK is handed the trace id that was sampled, so it makes the same decision.
  */
-function startServerSpan(
+export function startSampledSpan(
   sampling: HeadSampling | undefined,
   name: string,
   attributes: Attributes,
   parent: Context,
+  kind: SpanKind = SpanKind.SERVER,
 ): Span {
   // Another provider's sampler gets an attributes object of its own, as the SDK would give it.
-  if (sampling === undefined) return currentTracer().startSpan(name, spanOptions({ ...attributes }), parent);
+  if (sampling === undefined)
+    return currentTracer().startSpan(name, spanOptions({ ...attributes }, kind), parent);
   const parentSpanContext = trace.getSpanContext(parent);
   const root = parentSpanContext === undefined || !isSpanContextValid(parentSpanContext);
   const traceId = root ? sampling.ids.randomTraceId() : parentSpanContext.traceId;
-  const decision = sampling.sampler.shouldSample(parent, traceId, name, SpanKind.SERVER, attributes, noLinks);
+  const decision = sampling.sampler.shouldSample(parent, traceId, name, kind, attributes, noLinks);
   if (decision.decision === SamplingDecision.NOT_RECORD) {
     const spanContext: SpanContext = {
       traceId,
@@ -227,17 +229,17 @@ function startServerSpan(
     if (traceState !== undefined) spanContext.traceState = traceState;
     return trace.wrapSpanContext(spanContext);
   }
-  if (!root) return currentTracer().startSpan(name, spanOptions(attributes), parent);
+  if (!root) return currentTracer().startSpan(name, spanOptions(attributes, kind), parent);
   sampling.ids.presetTraceId(traceId);
   try {
-    return currentTracer().startSpan(name, spanOptions(attributes), parent);
+    return currentTracer().startSpan(name, spanOptions(attributes, kind), parent);
   } finally {
     sampling.ids.presetTraceId(undefined);
   }
 }
 
 /** The running telemetry's head sampling, while its provider is the one registered with the API. */
-function registeredHeadSampling(): HeadSampling | undefined {
+export function registeredHeadSampling(): HeadSampling | undefined {
   const sampling = headSampling();
   if (sampling === undefined) return undefined;
   const provider = trace.getTracerProvider();
