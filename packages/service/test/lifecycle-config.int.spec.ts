@@ -31,6 +31,7 @@ describe("service config", () => {
       port: 0,
       tags: [],
       workers: 1,
+      wire: true,
       database: { poolSize: 10 },
       dependencies: {},
       limits: { bodyLimit: 1_048_576, maxTimeout: 60_000 },

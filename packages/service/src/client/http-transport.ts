@@ -1,10 +1,13 @@
 import { channel } from "node:diagnostics_channel";
-import { injectContext } from "@flotilla/observability";
+import { type CallSpan, injectContext, type Metrics, outboundCallSpan } from "@flotilla/observability";
 import type { Discovery, ServiceInstance } from "@flotilla/registry";
 import { type Clock, isTimeoutError, type PolicyContext } from "@flotilla/resilience";
 import { Agent } from "undici";
 import type { z } from "zod";
 import { scopeHeaders } from "../context/request-scope.js";
+import { WireUnavailableError } from "../wire/wire-connection.js";
+import { WireConnections } from "../wire/wire-connections.js";
+import { wireProtocol } from "../wire/wire-protocol.js";
 import { type ExchangeResult, HttpExchange, ResponseTooLargeError } from "./http-exchange.js";
 import type { OutboundCall } from "./outbound-call.js";
 import { remoteProblem } from "./remote-problem.js";
@@ -35,6 +38,13 @@ export interface HttpTransportOptions {
   readonly dispatcherOptions: Agent.Options | undefined;
   /** The largest response body accepted, in bytes; a larger one is a bad response. */
   readonly maxResponseBytes: number;
+  /**
+   * Send typed calls over the Flotilla wire protocol to instances that advertise it (one
+   * multiplexed connection per instance), HTTP otherwise. Default `true`.
+   */
+  readonly wire?: boolean;
+  /** Where each attempt's duration is recorded (`http_client_request_duration_seconds`, by callee service). */
+  readonly metrics?: Pick<Metrics, "observeClient"> | undefined;
 }
 
 const accept = "application/json, application/problem+json";
@@ -58,6 +68,8 @@ export class HttpTransport {
   readonly #propagation: TracePropagation;
   readonly #maxResponseBytes: number;
   readonly #origins = new WeakMap<ServiceInstance, string>();
+  readonly #wire: WireConnections | undefined;
+  readonly #metrics: Pick<Metrics, "observeClient"> | undefined;
 
   constructor(options: HttpTransportOptions) {
     this.agent = new Agent({ pipelining: 1, ...options.dispatcherOptions });
@@ -67,6 +79,11 @@ export class HttpTransport {
     this.#caller = options.caller;
     this.#propagation = options.tracePropagation;
     this.#maxResponseBytes = options.maxResponseBytes;
+    this.#metrics = options.metrics;
+    this.#wire =
+      options.wire === false
+        ? undefined
+        : new WireConnections({ maxResponseBytes: options.maxResponseBytes, now: () => this.#clock.now() });
   }
 
   /**
@@ -74,44 +91,68 @@ export class HttpTransport {
    * the attempt's context: its signal aborts the request, its deadline is what the header says
    * is left. Resolves with the decoded, validated body.
    */
-  async send(
+  send(service: string, instance: ServiceInstance, call: OutboundCall, ctx: PolicyContext): Promise<unknown> {
+    const wire = this.#wire;
+    return this.#send(
+      service,
+      instance,
+      call,
+      ctx,
+      wire !== undefined && call.route !== undefined && wire.accepts(instance) ? wire : undefined,
+    );
+  }
+
+  async #send(
     service: string,
     instance: ServiceInstance,
     call: OutboundCall,
     ctx: PolicyContext,
+    wire: WireConnections | undefined,
   ): Promise<unknown> {
     const headers: Record<string, string> = {};
     const extra = call.headers;
     if (extra !== undefined) for (const name in extra) headers[name] = extra[name]!;
-    headers.accept = accept;
+    if (wire === undefined) headers.accept = accept;
     if (call.body !== undefined) headers["content-type"] = "application/json";
     const deadline = ctx.deadline;
     if (deadline !== undefined) headers[scopeHeaders.timeout] = String(Math.floor(deadline.remaining()));
     if (this.#caller !== undefined) headers[scopeHeaders.caller] = this.#caller;
     if (call.idempotencyKey !== undefined) headers[scopeHeaders.idempotencyKey] = call.idempotencyKey;
     const propagation = this.#propagation;
-    if (propagation === "always" || (propagation === "auto" && !requestCreate.hasSubscribers)) {
+    let span: CallSpan | undefined;
+    if (wire !== undefined) {
+      // No undici request, so no instrumentation: the client span is this transport's.
+      if (propagation !== "off") {
+        span = outboundCallSpan({
+          method: call.method,
+          route: call.route!.path,
+          protocol: wireProtocol.token,
+          peerAddress: instance.address,
+          peerPort: instance.port,
+        });
+        injectContext(headers, span.context);
+      }
+    } else if (propagation === "always" || (propagation === "auto" && !requestCreate.hasSubscribers)) {
       injectContext(headers);
     }
 
     const signal = ctx.signal;
     const started = this.#clock.now();
-    const exchange = new HttpExchange(signal, this.#maxResponseBytes);
-    this.agent.dispatch(
-      {
-        origin: this.#origin(instance),
-        path: call.path,
-        method: call.method as "GET",
-        headers,
-        body: call.body ?? null,
-      },
-      exchange,
-    );
     let response: ExchangeResult;
     try {
-      response = await exchange.promise;
+      response = await (wire === undefined
+        ? this.#exchange(instance, call, headers, signal)
+        : wire.exchange(instance, call, headers, signal));
+      span?.end(response.status);
     } catch (error) {
+      span?.end(undefined, error);
+      if (error instanceof WireUnavailableError && wire !== undefined) {
+        // The call never reached the instance: HTTP gets the same answer the wire would have.
+        if (error.refused) wire.refused(instance);
+        return this.#send(service, instance, call, ctx, undefined);
+      }
       const durationMs = this.#clock.now() - started;
+      this.#metrics?.observeClient(call.method, service, undefined, durationMs / 1000);
       if (signal?.aborted && error === signal.reason) {
         // A timeout counts against the instance; the caller giving up does not.
         this.#discovery.report(
@@ -136,6 +177,7 @@ export class HttpTransport {
     }
     const { status, contentType, retryAfter, body: text } = response;
     const durationMs = this.#clock.now() - started;
+    this.#metrics?.observeClient(call.method, service, status, durationMs / 1000);
     if (status >= 200 && status < 300) {
       let value: unknown;
       try {
@@ -156,8 +198,28 @@ export class HttpTransport {
   }
 
   /** Closes every pooled connection, after the requests in flight. */
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close(), this.#wire?.close()]);
+  }
+
+  #exchange(
+    instance: ServiceInstance,
+    call: OutboundCall,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<ExchangeResult> {
+    const exchange = new HttpExchange(signal, this.#maxResponseBytes);
+    this.agent.dispatch(
+      {
+        origin: this.#origin(instance),
+        path: call.path,
+        method: call.method as "GET",
+        headers,
+        body: call.body ?? null,
+      },
+      exchange,
+    );
+    return exchange.promise;
   }
 
   #origin(instance: ServiceInstance): string {

@@ -20,6 +20,7 @@ export class PathTemplate {
   readonly #pieces: readonly Piece[];
   /** The whole path when the template has no parameters. */
   readonly #static: string | undefined;
+  #pattern: RegExp | undefined = undefined;
 
   constructor(template: string) {
     this.template = template;
@@ -29,6 +30,34 @@ export class PathTemplate {
     const first = pieces[0];
     this.#static =
       first === undefined ? "" : pieces.length === 1 && first.kind === "text" ? first.text : undefined;
+  }
+
+  /**
+   * The parameters of `path` (without its query string) if it matches the template, each value
+   * decoded as the router decodes it; `undefined` when it does not match, and the parameter's
+   * name (a string) when its value's percent-encoding is invalid.
+   */
+  match(path: string): Record<string, string> | string | undefined {
+    const pieces = this.#pieces;
+    if (this.#static !== undefined) return path === this.#static ? {} : undefined;
+    this.#pattern ??= compile(pieces);
+    const found = this.#pattern.exec(path);
+    if (found === null) return undefined;
+    const params: Record<string, string> = {};
+    let group = 1;
+    for (const piece of pieces) {
+      if (piece.kind !== "param") continue;
+      const raw = found[group++];
+      if (raw === undefined) continue;
+      try {
+        params[piece.name] = piece.wildcard
+          ? raw.split("/").map(decodeURIComponent).join("/")
+          : decodeURIComponent(raw);
+      } catch {
+        return piece.name;
+      }
+    }
+    return params;
   }
 
   /**
@@ -68,6 +97,22 @@ export function pathTemplate(template: string): PathTemplate {
 function isParamValue(value: unknown): value is ParamValue {
   const type = typeof value;
   return type === "string" || type === "number" || type === "boolean" || type === "bigint";
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** The template as one anchored regular expression, a group per parameter. */
+function compile(pieces: readonly Piece[]): RegExp {
+  let source = "^";
+  for (const piece of pieces) {
+    if (piece.kind === "text") source += escapeRegExp(piece.text);
+    else if (piece.wildcard) source += "(.*)";
+    else if (piece.optional) source = `${source.endsWith("/") ? source.slice(0, -1) : source}(?:/([^/]+))?`;
+    else source += "([^/]+)";
+  }
+  return new RegExp(`${source}$`);
 }
 
 // As find-my-way: a parameter's name ends at `/`, `-`, `.`, `(` or `?`.

@@ -1,3 +1,4 @@
+import type { Metrics } from "@flotilla/observability";
 import type { ClientLogger, Discovery } from "@flotilla/registry";
 import { type Clock, ConfigReader } from "@flotilla/resilience";
 import type { Agent } from "undici";
@@ -62,6 +63,17 @@ export interface ServiceClientsOptions<D extends Readonly<Record<string, Depende
   readonly tracePropagation?: TracePropagation;
   /** The largest response body accepted, in bytes; a larger one is a `ServiceBadResponseError`. Default 16 MiB. */
   readonly maxResponseBytes?: number;
+  /**
+   * Send typed calls over the Flotilla wire protocol (one multiplexed connection per instance) to
+   * instances that advertise it in their registration; HTTP otherwise, and for `call()`. Default
+   * `true`.
+   */
+  readonly wire?: boolean;
+  /**
+   * Records every attempt in `http_client_request_duration_seconds` {method, server = the callee
+   * service, status (none when no answer came)}; `startService` passes the service's metrics.
+   */
+  readonly metrics?: Pick<Metrics, "observeClient">;
 }
 
 /** The typed clients of `D`, by the names `D` gives them. */
@@ -126,6 +138,8 @@ export class ServiceClients<D extends Readonly<Record<string, DependencyConfig>>
         "validateRequests",
         "tracePropagation",
         "maxResponseBytes",
+        "wire",
+        "metrics",
       ],
       "",
     );
@@ -136,6 +150,7 @@ export class ServiceClients<D extends Readonly<Record<string, DependencyConfig>>
     const clock = reader.clock(obj, "clock", "");
     const wallClock = reader.fn<() => number>(obj, "wallClock", "") ?? Date.now;
     const validate = reader.boolean(obj, "validateRequests", "", false);
+    const wire = reader.boolean(obj, "wire", "", true);
     const maxResponseBytes = reader.number(obj, "maxResponseBytes", "", 16 * 1024 * 1024, {
       integer: true,
       min: 1,
@@ -211,6 +226,8 @@ export class ServiceClients<D extends Readonly<Record<string, DependencyConfig>>
       tracePropagation: propagation as TracePropagation,
       dispatcherOptions: options.dispatcherOptions,
       maxResponseBytes,
+      wire,
+      metrics: options.metrics,
     });
     this.#transport = transport;
     const context = {

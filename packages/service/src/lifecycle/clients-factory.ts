@@ -1,4 +1,4 @@
-import type { HealthCheck, Logger } from "@flotilla/observability";
+import type { HealthCheck, Logger, Metrics } from "@flotilla/observability";
 import type { Discovery, DiscoveryCache } from "@flotilla/registry";
 import { type ServiceClients, serviceClients } from "../client/service-clients.js";
 import type { AnyService } from "../server/define-service.js";
@@ -23,6 +23,10 @@ export interface ClientsRequest {
   /** The discovery cache behind `discovery`, for readiness checks. */
   readonly cache: DiscoveryCache | undefined;
   readonly logger: Logger;
+  /** Typed calls over the wire protocol to instances that accept it (config `wire`). */
+  readonly wire: boolean;
+  /** The service's metrics, for the client duration histogram. */
+  readonly metrics: Metrics;
 }
 
 /** Creates the service's clients of its dependencies. */
@@ -42,6 +46,8 @@ export const defaultClientsFactory: ClientsFactory = ({
   discovery,
   cache,
   logger,
+  wire,
+  metrics,
 }) => {
   const names = Object.keys(service.dependencies);
   if (discovery === undefined) {
@@ -80,6 +86,8 @@ export const defaultClientsFactory: ClientsFactory = ({
     dependencies,
     caller: { service: service.name, instanceId },
     logger,
+    wire,
+    metrics,
   });
   return { clients: clients.clients, checks, close: () => clients.close() };
 };

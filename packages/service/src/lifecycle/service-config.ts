@@ -24,6 +24,11 @@ export const serviceConfig = z.strictObject({
   /** The address other services reach this instance at. Default `host`, or `127.0.0.1` for a wildcard host. */
   advertiseAddress: z.string().min(1).optional(),
   zone: z.string().min(1).optional(),
+  /**
+   * Speak the Flotilla wire protocol: accept it (and say so in the registration) and use it for
+   * typed calls to instances that accept it. `false` keeps every call on plain HTTP.
+   */
+  wire: z.boolean().prefault(true),
   tags: z.array(z.string().min(1)).prefault([]),
   /** The registry to register with and discover dependencies from. Without it, neither happens. */
   registry: z

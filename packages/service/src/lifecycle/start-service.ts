@@ -191,6 +191,8 @@ export async function startService(
       discovery: finder,
       cache,
       logger,
+      wire: config.wire,
+      metrics,
     });
     closers.push({ what: "clients", close: () => handle.close() });
     return handle;
@@ -219,6 +221,7 @@ export async function startService(
     readyChecks,
     ...(database === undefined ? {} : { db: database.db }),
     clients: clients.clients,
+    wire: config.wire,
     limits: {
       bodyLimit: config.limits.bodyLimit,
       maxTimeout: config.limits.maxTimeout,
@@ -255,6 +258,7 @@ export async function startService(
           version: service.version,
           ...(config.tags.length === 0 ? {} : { tags: config.tags }),
           ...(config.zone === undefined ? {} : { zone: config.zone }),
+          metadata: server.registrationMetadata,
           ttlMs: r.ttl,
           checks: [
             {

@@ -17,6 +17,12 @@ export interface ServiceLimits {
    * `NODE_ENV=production` (clients validate responses anyway; this catches the bug at its source).
    */
   readonly validateResponses?: boolean;
+  /**
+   * Calls one wire-protocol connection may have in flight; more are answered 503
+   * `FLT_SERVICE_UNAVAILABLE` with `retry-after: 0` at once. Default 1024. (An HTTP client has one
+   * call in flight per connection.)
+   */
+  readonly wireCallsPerConnection?: number;
 }
 
 /** Idempotency-key handling of a service server. */
@@ -51,11 +57,19 @@ export interface ServiceServerOptions {
   readonly clock?: Clock;
   /** Wall-clock epoch ms, for deadlines. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Accept the Flotilla wire protocol (calls multiplexed over one connection, after an HTTP
+   * `Upgrade` on the same port) besides plain HTTP. Default `true`; `startService` then says so in
+   * the instance's registration, and Flotilla clients use it for typed calls.
+   */
+  readonly wire?: boolean;
 }
 
 /** {@link ServiceServerOptions} after validation. */
 export interface ResolvedServiceServerOptions {
   readonly bodyLimit: number;
+  readonly wire: boolean;
+  readonly wireCallsPerConnection: number;
   readonly maxTimeoutMs: number;
   readonly defaultTimeoutMs: number | undefined;
   readonly validateResponses: boolean;
@@ -77,6 +91,7 @@ const known = [
   "idempotency",
   "clock",
   "now",
+  "wire",
 ];
 
 /** Validates `options`; throws a `ConfigError` naming each bad one by path (`limits.bodyLimit`). */
@@ -85,7 +100,15 @@ export function parseServiceServerOptions(options: ServiceServerOptions): Resolv
   const o = reader.object(options, "");
   reader.knownKeys(o, known, "");
   const limits = reader.object(o.limits, "limits");
-  reader.knownKeys(limits, ["bodyLimit", "maxTimeout", "defaultTimeout", "validateResponses"], "limits");
+  reader.knownKeys(
+    limits,
+    ["bodyLimit", "maxTimeout", "defaultTimeout", "validateResponses", "wireCallsPerConnection"],
+    "limits",
+  );
+  const wireCallsPerConnection = reader.number(limits, "wireCallsPerConnection", "limits", 1024, {
+    min: 1,
+    integer: true,
+  });
   const idempotency = reader.object(o.idempotency, "idempotency");
   reader.knownKeys(idempotency, ["store", "window", "lockTimeout"], "idempotency");
   const bodyLimit = reader.number(limits, "bodyLimit", "limits", 1_048_576, { min: 1, integer: true });
@@ -106,9 +129,12 @@ export function parseServiceServerOptions(options: ServiceServerOptions): Resolv
   if (o.instanceId !== undefined) reader.string(o, "instanceId", "", "");
   if (o.now !== undefined && typeof o.now !== "function") reader.issue("now", "expected a function");
   const clock = reader.clock(o, "clock", "");
+  const wire = reader.boolean(o, "wire", "", true);
   reader.throwIfInvalid();
   return {
     bodyLimit,
+    wire,
+    wireCallsPerConnection,
     maxTimeoutMs,
     defaultTimeoutMs: defaultTimeoutMs === undefined ? undefined : Math.min(defaultTimeoutMs, maxTimeoutMs),
     validateResponses,

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parse as parseQuery } from "node:querystring";
 import {
   createLogger,
   createMetrics,
@@ -8,6 +9,7 @@ import {
   type HealthChecks,
   healthChecks,
   healthContentType,
+  inboundCallSpan,
   instrumentServer,
   type Logger,
   type Metrics,
@@ -23,9 +25,13 @@ import Fastify, {
 } from "fastify";
 import type pg from "pg";
 import type { z } from "zod";
+import { PathTemplate } from "../client/path-template.js";
 import { runInRequestScope, scopeHeaders } from "../context/request-scope.js";
 import type { AnyRoute } from "../contract/route.js";
 import { Database } from "../database/database.js";
+import { wireProtocol } from "../wire/wire-protocol.js";
+import { WireServer } from "../wire/wire-server.js";
+import type { WireAnswer, WireCall, WireHandler } from "../wire/wire-session.js";
 import type { AnyService } from "./define-service.js";
 import { downstreamProblem } from "./downstream-problem.js";
 import type { Dependencies, HandlerClients, HandlerContext, HandlerDatabase } from "./handler-context.js";
@@ -51,6 +57,27 @@ import {
   type ServiceServerOptions,
 } from "./service-server-options.js";
 import { validateRequest } from "./validate-request.js";
+
+/** Room for a wire call's head (method, path, headers) on top of the body limit. */
+const wireHeadAllowance = 64 * 1024;
+
+/** A request as {@link ServiceServer} serves it, whichever protocol it came by. */
+interface InboundRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly ip: string;
+  readonly params: unknown;
+  readonly query: unknown;
+  readonly body: unknown;
+}
+
+/** A response ready to write: its status, headers (content type included) and text. */
+interface RenderedResponse {
+  readonly status: number;
+  readonly headers: Record<string, string> | undefined;
+  readonly text: string | undefined;
+}
 
 const kRoute = Symbol("flotilla.service.route");
 type RoutedResponse = ServerResponse & { [kRoute]?: string };
@@ -139,6 +166,9 @@ export class ServiceServer {
   readonly #inFlight = new Set<AbortController>();
   readonly #openApiText: string;
   readonly #stopInstrumenting: () => void;
+  /** The wire protocol's side of the server, unless turned off. */
+  readonly #wire: WireServer | undefined;
+  readonly #templates = new Map<string, PathTemplate>();
   #accepting = true;
   #address: ServiceAddress | undefined;
   #closing: Promise<{ drained: boolean }> | undefined;
@@ -215,6 +245,53 @@ export class ServiceServer {
       route: (_req, res) => (res as RoutedResponse)[kRoute],
       ignore: isOpsRequest,
     });
+    if (o.wire) {
+      for (const [name, route] of Object.entries(service.contract.routes)) {
+        this.#templates.set(name, new PathTemplate(route.path));
+      }
+      const handler: WireHandler = {
+        serve: (call, controller) =>
+          this.#serveWire(call, controller).catch((error: unknown) =>
+            this.#render(errorResponse(error, { logger: this.logger, traceId: currentTraceIds()?.traceId })),
+          ),
+        refuse: (reason, detail) =>
+          this.#render(
+            problemResponse(
+              reason === "body-too-large"
+                ? new ServiceError({ status: 413, code: ServiceErrorCode.BodyTooLarge, detail })
+                : reason === "too-many-calls"
+                  ? new ServiceError({
+                      status: 503,
+                      code: ServiceErrorCode.Unavailable,
+                      detail,
+                      headers: { "retry-after": "0" },
+                    })
+                  : new ServiceError({ status: 400, code: ServiceErrorCode.BadRequest, detail }),
+            ),
+          ),
+      };
+      this.#wire = new WireServer(handler, {
+        maxFrameBytes: o.bodyLimit + wireHeadAllowance,
+        maxCallsPerConnection: o.wireCallsPerConnection,
+        logger: this.logger,
+      });
+      app.server.on("upgrade", this.#wire.upgrade);
+    }
+  }
+
+  /** Whether this server accepts the wire protocol (and what `startService` registers as metadata). */
+  get wire(): boolean {
+    return this.#wire !== undefined;
+  }
+
+  /** Open wire-protocol connections. */
+  get wireConnections(): number {
+    return this.#wire?.connections ?? 0;
+  }
+
+  /** The registration metadata that tells clients what this server speaks. */
+  get registrationMetadata(): Readonly<Record<string, string>> {
+    return this.#wire === undefined ? {} : { [wireProtocol.metadataKey]: wireProtocol.version };
   }
 
   /** Requests being handled now. */
@@ -248,6 +325,7 @@ export class ServiceServer {
    */
   stopAccepting(): void {
     this.#accepting = false;
+    this.#wire?.goAway();
   }
 
   /**
@@ -261,7 +339,7 @@ export class ServiceServer {
   }
 
   async #close(drainTimeoutMs: number): Promise<{ drained: boolean }> {
-    this.#accepting = false;
+    this.stopAccepting();
     const closed = this.app.close();
     const clock = this.options.clock;
     let timer: TimerHandle | undefined;
@@ -284,6 +362,7 @@ export class ServiceServer {
       });
       for (const controller of this.#inFlight) controller.abort(reason);
       this.app.server.closeAllConnections();
+      this.#wire?.destroy();
       await closed;
     }
     this.#stopInstrumenting();
@@ -323,19 +402,7 @@ export class ServiceServer {
       onRequest: async (_request, reply) => {
         (reply.raw as RoutedResponse)[kRoute] = route.path;
         setHttpRoute(route.path);
-        if (!this.#accepting) {
-          return this.#send(
-            reply,
-            problemResponse(
-              new ServiceError({
-                status: 503,
-                code: ServiceErrorCode.ShuttingDown,
-                detail: "this instance is shutting down; retry on another",
-                headers: { "retry-after": "0" },
-              }),
-            ),
-          );
-        }
+        if (!this.#accepting) return this.#send(reply, shuttingDownResponse());
         return undefined;
       },
       handler: (request, reply) => this.#handle(name, route, request, reply),
@@ -348,6 +415,87 @@ export class ServiceServer {
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<FastifyReply> {
+    const controller = new AbortController();
+    const raw = reply.raw;
+    const onClose = () => {
+      if (!raw.writableFinished) controller.abort(new Error("the client closed the connection"));
+    };
+    raw.once("close", onClose);
+    try {
+      const response = await this.#serve(name, route, request, controller);
+      return this.#send(reply, response);
+    } finally {
+      raw.off("close", onClose);
+    }
+  }
+
+  /** Serves one call of the wire protocol: the route by name, then as {@link ServiceServer.#handle}. */
+  async #serveWire(call: WireCall, controller: AbortController): Promise<WireAnswer> {
+    const started = performance.now();
+    const routes = this.service.contract.routes;
+    const route = Object.hasOwn(routes, call.route) ? routes[call.route] : undefined;
+    const url = call.path;
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const params = route?.method === call.method ? this.#templates.get(call.route)!.match(path) : undefined;
+    let response: ServiceResponse;
+    if (params === undefined || route === undefined) {
+      response = problemResponse(
+        new ServiceError({
+          status: 404,
+          code: ServiceErrorCode.RouteNotFound,
+          detail: `no route "${call.route}" for ${call.method} ${path}`,
+        }),
+      );
+    } else if (typeof params === "string") {
+      response = problemResponse(
+        new ServiceError({
+          status: 400,
+          code: ServiceErrorCode.BadRequest,
+          detail: `path parameter "${params}" is not valid percent-encoding`,
+        }),
+      );
+    } else if (!this.#accepting) {
+      response = shuttingDownResponse();
+    } else {
+      const body = wireBody(call, this.options.bodyLimit);
+      if (body instanceof ServiceError) response = problemResponse(body);
+      else {
+        const span = inboundCallSpan(call.headers, {
+          method: call.method,
+          route: route.path,
+          protocol: wireProtocol.token,
+          path,
+          peerAddress: call.ip,
+        });
+        const request: InboundRequest = {
+          method: call.method,
+          url,
+          headers: call.headers,
+          ip: call.ip,
+          params,
+          query: q < 0 ? {} : parseQuery(url.slice(q + 1)),
+          body,
+        };
+        response = await span.run(() => this.#serve(call.route, route, request, controller));
+        span.end(response.status);
+      }
+    }
+    const answer = this.#render(response);
+    this.metrics.observeServer(call.method, route?.path, answer.status, (performance.now() - started) / 1000);
+    return answer;
+  }
+
+  /**
+   * The protocol-free part of a request: its deadline, scope and abort signal, the pipeline, and
+   * the deadline's timer. Resolves with the response; never rejects.
+   */
+  async #serve(
+    name: string,
+    route: AnyRoute,
+    request: InboundRequest,
+    controller: AbortController,
+  ): Promise<ServiceResponse> {
     const { headers } = request;
     const { clock, now: wallClock } = this.options;
     const traceId = currentTraceIds()?.traceId;
@@ -361,15 +509,9 @@ export class ServiceServer {
         this.options.defaultTimeoutMs,
       );
     } catch (error) {
-      return this.#send(reply, errorResponse(error, { logger: this.logger, traceId }));
+      return errorResponse(error, { logger: this.logger, traceId });
     }
-    if (deadline !== undefined && deadline <= now) return this.#send(reply, deadlineResponse());
-    const controller = new AbortController();
-    const raw = reply.raw;
-    const onClose = () => {
-      if (!raw.writableFinished) controller.abort(new Error("the client closed the connection"));
-    };
-    raw.once("close", onClose);
+    if (deadline !== undefined && deadline <= now) return deadlineResponse();
     this.#inFlight.add(controller);
     const ctx = new RequestContext({
       route: name,
@@ -398,23 +540,17 @@ export class ServiceServer {
       const work = runInRequestScope({ deadline, caller: ctx.caller, signal: controller.signal }, () =>
         this.pipeline.run(pipelineRequest, ctx),
       ).catch((error: unknown) => errorResponse(downstreamProblem(error) ?? error, ctx));
-      let response: ServiceResponse;
-      if (deadline === undefined) {
-        response = await work;
-      } else {
-        response = await new Promise<ServiceResponse>((resolve) => {
-          timer = clock.setTimeout(() => {
-            controller.abort(new DeadlineExceededError("the request's deadline passed"));
-            ctx.logger.warn({ deadline }, "deadline passed before the handler finished");
-            resolve(deadlineResponse());
-          }, deadline - now);
-          void work.then(resolve);
-        });
-      }
-      return this.#send(reply, response);
+      if (deadline === undefined) return await work;
+      return await new Promise<ServiceResponse>((resolve) => {
+        timer = clock.setTimeout(() => {
+          controller.abort(new DeadlineExceededError("the request's deadline passed"));
+          ctx.logger.warn({ deadline }, "deadline passed before the handler finished");
+          resolve(deadlineResponse());
+        }, deadline - now);
+        void work.then(resolve);
+      });
     } finally {
       if (timer !== undefined) clock.clearTimeout(timer);
-      raw.off("close", onClose);
       this.#inFlight.delete(controller);
     }
   }
@@ -462,8 +598,8 @@ export class ServiceServer {
     return { ...body.toJSON(), service: this.service.name, instance: this.instanceId };
   }
 
-  #send(reply: FastifyReply, response: ServiceResponse): FastifyReply {
-    if (reply.sent) return reply;
+  /** The status, headers and text of `response`; a body that cannot be serialised becomes a 500. */
+  #render(response: ServiceResponse): RenderedResponse {
     let text: string | undefined;
     let res = response;
     try {
@@ -472,44 +608,47 @@ export class ServiceServer {
       res = errorResponse(error, { logger: this.logger, traceId: currentTraceIds()?.traceId });
       text = JSON.stringify(this.#document(res.body));
     }
-    reply.code(res.status);
-    if (res.headers !== undefined) {
-      for (const name in res.headers) reply.header(name, res.headers[name]!);
+    if (text === undefined || res.status === 204 || res.status === 304) {
+      return {
+        status: res.status,
+        headers: res.headers === undefined ? undefined : { ...res.headers },
+        text: undefined,
+      };
+    }
+    return {
+      status: res.status,
+      headers: { ...res.headers, "content-type": res.contentType ?? jsonContentType },
+      text,
+    };
+  }
+
+  #send(reply: FastifyReply, response: ServiceResponse): FastifyReply {
+    if (reply.sent) return reply;
+    const { status, headers, text } = this.#render(response);
+    reply.code(status);
+    if (headers !== undefined) {
+      for (const name in headers) reply.header(name, headers[name]!);
     }
     if (!this.#accepting) reply.header("connection", "close");
-    if (text === undefined || res.status === 204 || res.status === 304) return reply.send();
-    return reply.header("content-type", res.contentType ?? jsonContentType).send(text);
+    return text === undefined ? reply.send() : reply.send(text);
   }
 
   #fastifyProblem(error: FastifyError): ServiceError {
     switch (error.code) {
       case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-        return new ServiceError({
-          status: 415,
-          code: ServiceErrorCode.UnsupportedMediaType,
-          detail: "the body must be application/json",
-          headers: { "accept-post": "application/json" },
-        });
+        return unsupportedMediaType();
       case "FST_ERR_CTP_BODY_TOO_LARGE":
-        return new ServiceError({
-          status: 413,
-          code: ServiceErrorCode.BodyTooLarge,
-          detail: `the body is over the limit of ${this.options.bodyLimit} bytes`,
-        });
+        return bodyTooLarge(this.options.bodyLimit);
       case "FST_ERR_CTP_INVALID_JSON_BODY":
       case "FST_ERR_CTP_EMPTY_JSON_BODY":
       case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-        return new ServiceError({
-          status: 400,
-          code: ServiceErrorCode.MalformedBody,
-          title: "Malformed body",
-          detail:
-            error.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH"
-              ? "the body's length does not match its Content-Length"
-              : error.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
-                ? "the body is empty but its content type is application/json"
-                : "the body is not valid JSON",
-        });
+        return malformedBody(
+          error.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH"
+            ? "the body's length does not match its Content-Length"
+            : error.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
+              ? "the body is empty but its content type is application/json"
+              : "the body is not valid JSON",
+        );
     }
     const status = error.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
@@ -521,6 +660,60 @@ export class ServiceServer {
     }
     return toServiceError(error);
   }
+}
+
+function shuttingDownResponse(): ServiceResponse {
+  return problemResponse(
+    new ServiceError({
+      status: 503,
+      code: ServiceErrorCode.ShuttingDown,
+      detail: "this instance is shutting down; retry on another",
+      headers: { "retry-after": "0" },
+    }),
+  );
+}
+
+/** A wire call's body: `undefined` for none, the parsed JSON, or the problem with it (as Fastify would answer). */
+function wireBody(call: WireCall, bodyLimit: number): unknown {
+  const text = call.body;
+  if (text === "") return undefined;
+  if (text.length > bodyLimit / 3 && Buffer.byteLength(text) > bodyLimit) return bodyTooLarge(bodyLimit);
+  const type = call.headers["content-type"];
+  if (type !== undefined && !/^application\/([a-z.+-]+\+)?json\s*(;|$)/i.test(type)) {
+    return unsupportedMediaType();
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return malformedBody("the body is not valid JSON");
+  }
+}
+
+// The body problems, the same whether Fastify or the wire protocol found them.
+function unsupportedMediaType(): ServiceError {
+  return new ServiceError({
+    status: 415,
+    code: ServiceErrorCode.UnsupportedMediaType,
+    detail: "the body must be application/json",
+    headers: { "accept-post": "application/json" },
+  });
+}
+
+function bodyTooLarge(bodyLimit: number): ServiceError {
+  return new ServiceError({
+    status: 413,
+    code: ServiceErrorCode.BodyTooLarge,
+    detail: `the body is over the limit of ${bodyLimit} bytes`,
+  });
+}
+
+function malformedBody(detail: string): ServiceError {
+  return new ServiceError({
+    status: 400,
+    code: ServiceErrorCode.MalformedBody,
+    title: "Malformed body",
+    detail,
+  });
 }
 
 function deadlineResponse(): ServiceResponse {
