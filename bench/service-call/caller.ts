@@ -5,6 +5,7 @@
 //   least-request balancer, version range), timeout + retry + circuit breaker policies — in a
 //   process with `initTelemetry` at 10 % sampling (the instrumentations `startService` enables:
 //   undici client spans, exported in batches over OTLP to the benchmark's collector);
+// - `flotilla-http`: the same with `wire: false`, every call over HTTP/1.1 through undici;
 // - `flotilla-untraced` (with `--parts`): the same without `initTelemetry`;
 // - `moleculer`: a caller broker (TCP transporter, static URL of the callee node, no UDP discovery)
 //   calling `echo.get`, with request timeout, retries and circuit breaker on, tracing off (its default).
@@ -51,6 +52,7 @@ async function setUp(): Promise<{ call: Call; close: () => Promise<void> }> {
       };
     }
     case "flotilla":
+    case "flotilla-http":
     case "flotilla-untraced": {
       const instanceId = `bench-caller-${process.pid}-${randomBytes(3).toString("hex")}`;
       const telemetry: Telemetry | undefined =
@@ -71,6 +73,7 @@ async function setUp(): Promise<{ call: Call; close: () => Promise<void> }> {
       const deps = serviceClients({
         discovery: discover,
         caller: { service: "bench-caller", instanceId },
+        wire: contender !== "flotilla-http",
         dependencies: {
           echo: {
             contract: echoContract,

@@ -30,9 +30,11 @@ const settings = quick
   : { samples: 5, warmupSeconds: 2, seconds: 8, concurrency: 32 };
 // `--parts` adds the Flotilla client without telemetry, to show what tracing costs the caller.
 const withParts = process.argv.includes("--parts");
-const allContenders = ["undici", "flotilla", "moleculer", "flotilla-untraced"] as const;
+const allContenders = ["undici", "flotilla", "flotilla-http", "moleculer", "flotilla-untraced"] as const;
 type Contender = (typeof allContenders)[number];
-const contenders: readonly Contender[] = withParts ? allContenders : ["undici", "flotilla", "moleculer"];
+const contenders: readonly Contender[] = withParts
+  ? allContenders
+  : ["undici", "flotilla", "flotilla-http", "moleculer"];
 
 interface Sample {
   readonly calls: number;
@@ -133,7 +135,8 @@ const undici = rps("undici").median;
 const moleculer = rps("moleculer").median;
 const labels: Record<Contender, string> = {
   undici: "plain undici request + body.json()",
-  flotilla: "Flotilla typed client (discovery, policies, tracing 10 %)",
+  flotilla: "Flotilla typed client (discovery, policies, tracing 10 %), wire protocol (the default)",
+  "flotilla-http": "the same Flotilla client with `wire: false` (HTTP/1.1 through undici)",
   moleculer: "Moleculer 0.15 broker.call over TCP",
   "flotilla-untraced": "Flotilla typed client, no telemetry",
 };
@@ -177,6 +180,7 @@ const result = {
   ratios: {
     flotilla_vs_undici: round(flotilla / undici),
     flotilla_vs_moleculer: round(flotilla / moleculer),
+    flotilla_http_vs_undici: round(rps("flotilla-http").median / undici),
   },
 };
 const command = `npm run bench -- service-call${quick ? " --quick" : ""}${withParts ? " --parts" : ""}`;
@@ -185,7 +189,7 @@ const report = [
   "",
   `Machine: ${machineLine()}. Command: \`${command}\`. Closed loop, ${settings.concurrency} calls in flight, ${settings.seconds} s per sample after ${settings.warmupSeconds} s of warm-up, ${settings.samples} samples per contender, interleaved, each sample a fresh caller process; median (min, max); p50/p99 are the medians of the samples' percentiles; caller CPU is the caller process's user + system time per call in the timed window (all its threads), callee CPU the callee process's (from /proc) over the caller's whole run per call made — the figures least disturbed by other load on the machine.`,
   "",
-  "Callee: one process (NODE_ENV=production) with the Flotilla service `GET /echo/:id` (startService, no database, registered with the embedded-store registry in the benchmark process, server tracing at 10 %) and a Moleculer broker exposing `echo.get` over the TCP transporter (static URLs, no UDP discovery). Flotilla caller: `serviceClients` over registry discovery (least-request, version range `^1.0.0`), policies timeout 2 s + retry (3 attempts) + breaker, response validated against the contract, `initTelemetry` at 10 % sampling with the undici instrumentation, OTLP/HTTP protobuf batches to the embedded collector in the benchmark process. Moleculer caller: request timeout 2 s, retries 2, circuit breaker on, tracing off (its default).",
+  "Callee: one process (NODE_ENV=production) with the Flotilla service `GET /echo/:id` (startService, no database, registered with the embedded-store registry in the benchmark process, server tracing at 10 %) and a Moleculer broker exposing `echo.get` over the TCP transporter (static URLs, no UDP discovery). Flotilla caller: `serviceClients` over registry discovery (least-request, version range `^1.0.0`), policies timeout 2 s + retry (3 attempts) + breaker, response validated against the contract, `initTelemetry` at 10 % sampling with the undici instrumentation, OTLP/HTTP protobuf batches to the embedded collector in the benchmark process. The callee registers with `flotilla.wire=1`, so by default the typed client's calls take the Flotilla wire protocol: one connection per instance, upgraded from HTTP/1.1 on the service's own port, calls multiplexed as frames carrying the same method, path, headers, status and body (client and server spans, deadline, caller and idempotency headers as over HTTP); `flotilla-http` is the same client with `wire: false`. Plain undici calls the same callee process over HTTP. Moleculer caller: request timeout 2 s, retries 2, circuit breaker on, tracing off (its default).",
   "",
   table,
   "",
