@@ -152,6 +152,15 @@ describe("Discovery", () => {
     expect(discover.pick("s", { exclude: all })).toBeDefined();
   });
 
+  it("reaches an instance not yet tried even when the balancer keeps answering a tried one", () => {
+    // random() = 0 with least-request compares slots 0 and 1 and keeps slot 0 on a tie: "a" every time.
+    const { source, discover } = setup({ balancer: { algorithm: "least-request", random: () => 0 } });
+    source.sets.set("s", [inst("a"), inst("b"), inst("c")]);
+    expect(discover.pick("s")?.id).toBe("a");
+    expect(discover.pick("s", { exclude: new Set(["a"]) })?.id).toBe("b");
+    expect(discover.pick("s", { exclude: new Set(["a", "b"]) })?.id).toBe("c");
+  });
+
   it("reports for a service never picked are ignored", () => {
     const { discover } = setup();
     expect(() => discover.report("nothing", inst("a"), { status: 200, durationMs: 1 })).not.toThrow();

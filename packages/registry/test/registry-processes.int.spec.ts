@@ -161,12 +161,14 @@ describe("registry with real processes", () => {
       expect(retried).toBeGreaterThan(0);
       expect(failures).toEqual([]);
 
-      // SIGTERM: the instance deregisters, keeps serving while caches catch up, then exits.
-      const servedByB = served.get("echo-b") ?? 0;
+      // SIGTERM: the instance deregisters, keeps serving while caches catch up, then exits. A
+      // request picked for it in that window is answered, so a graceful stop costs no retry (how
+      // many requests the window holds depends on how fast the deregistration reaches the cache).
+      const retriedBeforeStop = retried;
       instances.get("echo-b")!.kill("SIGTERM");
       expect(await exited(instances.get("echo-b")!)).toBe(0);
       expect(ids()).toEqual(["echo-c"]);
-      expect(served.get("echo-b")!).toBeGreaterThan(servedByB);
+      expect(retried).toBe(retriedBeforeStop);
       expect(failures).toEqual([]);
 
       // The registry goes away for 10 s: the cache keeps serving its last set.

@@ -119,7 +119,8 @@ export class Discovery {
    *
    * A retry passes the ids it already tried in `ctx.exclude`: like Envoy's `previous_hosts` retry
    * predicate, the balancer is asked again (up to {@link hostSelectionAttempts} times) while it
-   * answers an excluded instance, and the last answer is used if all were excluded.
+   * answers an excluded instance; if it keeps answering one, the first eligible instance not
+   * excluded is used, and an excluded one only when every eligible instance was excluded.
    */
   pick(service: string, ctx?: DiscoveryPickContext): ServiceInstance | undefined {
     const upstream = this.#upstream(service);
@@ -143,6 +144,10 @@ export class Discovery {
       for (let k = 1; k < hostSelectionAttempts && instance !== undefined && exclude.has(instance.id); k++) {
         instance = upstream.balancer.pick(ctx);
       }
+      // A balancer that prefers the excluded instance (least-request favours one that fails fast)
+      // can answer it every time; a retry must still reach another instance while one exists.
+      if (instance !== undefined && exclude.has(instance.id))
+        instance = notExcluded(eligible, exclude) ?? instance;
     }
     if (instance !== undefined) {
       upstream.balancer.onStart?.(instance);
@@ -287,4 +292,12 @@ function inRange(
  */
 export function discovery(options: DiscoveryOptions): Discovery {
   return new Discovery(options);
+}
+
+function notExcluded(
+  set: readonly ServiceInstance[],
+  exclude: ReadonlySet<string>,
+): ServiceInstance | undefined {
+  for (const instance of set) if (!exclude.has(instance.id)) return instance;
+  return undefined;
 }
