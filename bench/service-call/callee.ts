@@ -28,7 +28,12 @@ const running = await startService(echoService, {
     host: "127.0.0.1",
     port: 0,
     registry: { url: registryUrl },
-    telemetry: { sampleRatio: 0.1, exporter: "otlp", endpoint: tracesUrl },
+    // BENCH_EXPORTER_CALLEE=none: the same spans, not exported (an experiment, never published).
+    telemetry: {
+      sampleRatio: 0.1,
+      exporter: process.env.BENCH_EXPORTER_CALLEE === "none" ? "none" : "otlp",
+      endpoint: tracesUrl,
+    },
     shutdown: { linger: 0, drainTimeout: "1s" },
     log: { level: "warn" },
   },

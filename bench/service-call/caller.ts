@@ -20,6 +20,7 @@ import { serviceClients } from "@flotilla/service";
 import { ServiceBroker } from "moleculer";
 import { request } from "undici";
 import { echoContract } from "./echo-contract.ts";
+import { StallDiagnostics } from "./stall-diagnostics.ts";
 
 interface CallerConfig {
   readonly calleeUrl: string;
@@ -62,7 +63,8 @@ async function setUp(): Promise<{ call: Call; close: () => Promise<void> }> {
               serviceName: "bench-caller",
               instanceId,
               sampleRatio: 0.1,
-              exporter: "otlp",
+              // BENCH_EXPORTER_CALLER=none: the same spans, not exported (an experiment, never published).
+              exporter: process.env.BENCH_EXPORTER_CALLER === "none" ? "none" : "otlp",
               endpoint: config.tracesUrl,
               // As startService does: outbound undici and http traced, inbound left to the server.
               instrumentations: { http: { incoming: false } },
@@ -124,6 +126,7 @@ async function setUp(): Promise<{ call: Call; close: () => Promise<void> }> {
 }
 
 const ids = Array.from({ length: 1000 }, (_, i) => `item-${i}`);
+const diagnostics = new StallDiagnostics();
 
 /** Runs the closed loop for `ms`; returns completed calls, elapsed ms, latencies (ms) and errors. */
 async function loop(call: Call, ms: number, record: boolean) {
@@ -142,7 +145,11 @@ async function loop(call: Call, ms: number, record: boolean) {
       try {
         await call(id);
         completed++;
-        if (record) latencies.push(performance.now() - t0);
+        if (record) {
+          const now = performance.now();
+          latencies.push(now - t0);
+          diagnostics.completed(now);
+        }
       } catch (error) {
         errors++;
         firstError ??= error;
@@ -178,9 +185,11 @@ if (profiler !== undefined) {
   await profiler.post("Profiler.enable");
   await profiler.post("Profiler.start");
 }
+diagnostics.start();
 const cpuBefore = process.cpuUsage();
 const run = await loop(call, config.seconds * 1000, true);
 const cpu = process.cpuUsage(cpuBefore);
+diagnostics.stop();
 if (profiler !== undefined) {
   const { profile } = await profiler.post("Profiler.stop");
   writeFileSync(profileFile!, JSON.stringify(profile));
@@ -190,6 +199,7 @@ await close();
 if (run.firstError !== undefined)
   process.stderr.write(`${contender}: first error: ${String(run.firstError)}\n`);
 const sorted = run.latencies.sort((a, b) => a - b);
+process.stderr.write(`${diagnostics.report(contender ?? "", sorted)}\n`);
 console.log(
   JSON.stringify({
     contender,

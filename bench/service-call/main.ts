@@ -32,9 +32,28 @@ const settings = quick
 const withParts = process.argv.includes("--parts");
 const allContenders = ["undici", "flotilla", "flotilla-http", "moleculer", "flotilla-untraced"] as const;
 type Contender = (typeof allContenders)[number];
-const contenders: readonly Contender[] = withParts
-  ? allContenders
-  : ["undici", "flotilla", "flotilla-http", "moleculer"];
+// Experiments, never published (a summary on stdout instead of RESULTS.md):
+// `--only=flotilla,moleculer` runs just those contenders; BENCH_EXPORTER_CALLER=none and
+// BENCH_EXPORTER_CALLEE=none keep the spans but do not export them; BENCH_MAX_SPANS sets the
+// collector's retention. Every caller also prints its GCs and stalls to stderr (stall-diagnostics.ts).
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
+if (only?.some((c) => !(allContenders as readonly string[]).includes(c))) {
+  throw new Error(`--only takes a comma-separated list of ${allContenders.join(", ")}`);
+}
+const experiment =
+  only !== undefined ||
+  ["BENCH_EXPORTER_CALLER", "BENCH_EXPORTER_CALLEE", "BENCH_MAX_SPANS"].some(
+    (name) => process.env[name] !== undefined,
+  );
+const contenders: readonly Contender[] =
+  only !== undefined
+    ? (only as Contender[])
+    : withParts
+      ? allContenders
+      : ["undici", "flotilla", "flotilla-http", "moleculer"];
 
 interface Sample {
   readonly calls: number;
@@ -55,7 +74,7 @@ function processCpuUs(pid: number): number {
 }
 
 const quiet = { level: "warn" as const, pretty: false };
-const collector = await startCollector({ port: 0, maxSpans: 200_000 });
+const collector = await startCollector({ port: 0, maxSpans: Number(process.env.BENCH_MAX_SPANS ?? 200_000) });
 const tracesUrl = `${collector.url}/v1/traces`;
 const store = await embeddedStore();
 const registry = registryServer({
@@ -83,6 +102,7 @@ try {
   for (let sample = 1; sample <= settings.samples; sample++) {
     for (const contender of contenders) {
       const calleeCpuBefore = processCpuUs(calleePid);
+      const mainCpuBefore = process.cpuUsage();
       const result = await runWorkerAsync<Sample>(
         join(here, "caller.ts"),
         [
@@ -108,6 +128,10 @@ try {
       );
       if (result.errors > 0) throw new Error(`${contender}: ${result.errors} failed calls`);
       const calleeCpuUsPerCall = (processCpuUs(calleePid) - calleeCpuBefore) / result.allCalls;
+      const mainCpu = process.cpuUsage(mainCpuBefore);
+      process.stderr.write(
+        `${contender}: benchmark process (collector, registry) ${round((mainCpu.user + mainCpu.system) / result.allCalls)} µs/call\n`,
+      );
       samples.get(contender)!.push({ ...result, calleeCpuUsPerCall });
       if (profileDir !== undefined) {
         process.stderr.write(
@@ -130,6 +154,19 @@ const p50 = (c: Contender) => summarise(samples.get(c)!.map((s) => s.p50Ms));
 const p99 = (c: Contender) => summarise(samples.get(c)!.map((s) => s.p99Ms));
 const cpu = (c: Contender) => summarise(samples.get(c)!.map((s) => s.cpuUsPerCall));
 const calleeCpu = (c: Contender) => summarise(samples.get(c)!.map((s) => s.calleeCpuUsPerCall));
+if (experiment) {
+  for (const c of contenders) {
+    process.stdout.write(
+      `${c}: ${round(rps(c).median)} req/s (${samples
+        .get(c)!
+        .map((s) => round(s.requestsPerSecond))
+        .join(
+          ", ",
+        )}), p50 ${round(p50(c).median)} ms, p99 ${round(p99(c).median)} ms, caller ${round(cpu(c).median)} µs/call, callee ${round(calleeCpu(c).median)} µs/call\n`,
+    );
+  }
+  process.exit(0);
+}
 const flotilla = rps("flotilla").median;
 const undici = rps("undici").median;
 const moleculer = rps("moleculer").median;
