@@ -20,8 +20,10 @@ import {
   ATTR_URL_PATH,
 } from "@opentelemetry/semantic-conventions";
 import { knownHttpMethods, otherHttpMethod } from "../metrics/http-method.js";
-import type { ContextCarrier } from "./context-carrier.js";
-import { methodAttributes, registeredHeadSampling, startSampledSpan } from "./trace-http-server.js";
+import { type ContextCarrier, isHeadersLike } from "./context-carrier.js";
+import { type HeadSampling, registeredHeadSampling } from "./head-sampling.js";
+import { methodAttributes, startSampledSpan } from "./trace-http-server.js";
+import { extractTraceparent } from "./traceparent.js";
 
 /** What a call span is named and tagged with. */
 export interface CallSpanInit {
@@ -87,10 +89,15 @@ export class CallSpan {
   }
 }
 
-function start(kind: SpanKind, init: CallSpanInit, parent: Context): CallSpan {
+function start(
+  kind: SpanKind,
+  init: CallSpanInit,
+  parent: Context,
+  sampling: HeadSampling | undefined,
+): CallSpan {
   const method = knownHttpMethods.has(init.method) ? init.method : otherHttpMethod;
   const name = `${method === otherHttpMethod ? "HTTP" : method} ${init.route}`;
-  const span = startSampledSpan(registeredHeadSampling(), name, methodAttributes(method), parent, kind);
+  const span = startSampledSpan(sampling, name, methodAttributes(method), parent, kind);
   if (span.isRecording()) {
     span.setAttribute(ATTR_HTTP_ROUTE, init.route);
     span.setAttribute(ATTR_NETWORK_PROTOCOL_NAME, init.protocol);
@@ -105,10 +112,14 @@ function start(kind: SpanKind, init: CallSpanInit, parent: Context): CallSpan {
 
 /** The server span of a call that arrived with `headers`, continuing the caller's trace (W3C or B3). */
 export function inboundCallSpan(headers: ContextCarrier, init: CallSpanInit): CallSpan {
-  return start(SpanKind.SERVER, init, propagation.extract(ROOT_CONTEXT, headers));
+  const sampling = registeredHeadSampling();
+  const parent =
+    (isHeadersLike(headers) ? undefined : extractTraceparent(sampling, headers)) ??
+    propagation.extract(ROOT_CONTEXT, headers);
+  return start(SpanKind.SERVER, init, parent, sampling);
 }
 
 /** The client span of a call about to be sent, a child of `parent` (default: the active context). */
 export function outboundCallSpan(init: CallSpanInit, parent: Context = context.active()): CallSpan {
-  return start(SpanKind.CLIENT, init, parent);
+  return start(SpanKind.CLIENT, init, parent, registeredHeadSampling());
 }

@@ -5,6 +5,8 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from "@opentelemetry/api";
+import { registeredHeadSampling } from "./head-sampling.js";
+import { injectTraceparent } from "./traceparent.js";
 
 /** A `Headers`-like carrier: the Fetch API's `Headers`, undici's, or anything with the same methods. */
 export interface HeadersLikeCarrier {
@@ -19,7 +21,8 @@ export interface HeadersLikeCarrier {
  */
 export type ContextCarrier = Record<string, string | string[] | undefined> | HeadersLikeCarrier;
 
-function isHeadersLike(carrier: ContextCarrier): carrier is HeadersLikeCarrier {
+/** @internal */
+export function isHeadersLike(carrier: ContextCarrier): carrier is HeadersLikeCarrier {
   return typeof (carrier as HeadersLikeCarrier).get === "function";
 }
 
@@ -52,7 +55,9 @@ const carrierSetter: TextMapSetter<ContextCarrier> = {
  * when `ctx` holds no valid span.
  */
 export function injectContext<C extends ContextCarrier>(carrier: C, ctx: Context = context.active()): C {
-  propagation.inject(ctx, carrier, carrierSetter);
+  if (!injectTraceparent(registeredHeadSampling(), ctx, carrier, carrierSetter)) {
+    propagation.inject(ctx, carrier, carrierSetter);
+  }
   return carrier;
 }
 

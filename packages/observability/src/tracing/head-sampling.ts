@@ -1,3 +1,4 @@
+import { ProxyTracerProvider, trace } from "@opentelemetry/api";
 import type { Sampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { PooledIdGenerator } from "./pooled-id-generator.js";
 import type { PropagationHeaders } from "./propagation-headers.js";
@@ -14,6 +15,13 @@ export interface HeadSampling {
   readonly sampler: Sampler;
   readonly ids: PooledIdGenerator;
   readonly propagationHeaders: PropagationHeaders | undefined;
+  /**
+   * Set when the registered propagator is the one `initTelemetry` builds (`tracePropagator`: B3,
+   * W3C trace context and baggage): `headers` are those it reads from a carrier holding a
+   * `traceparent`, so a carrier with that one alone may be read without it, and, when it does not
+   * inject B3, a span context without trace state or baggage written without it (`traceparent.ts`).
+   */
+  readonly standard: { readonly headers: PropagationHeaders; readonly injectsB3: boolean } | undefined;
 }
 
 let current: HeadSampling | undefined;
@@ -26,4 +34,13 @@ export function headSampling(): HeadSampling | undefined {
 /** Set by the telemetry when it starts, and cleared when it stops. @internal */
 export function setHeadSampling(sampling: HeadSampling | undefined): void {
   current = sampling;
+}
+
+/** The running telemetry's head sampling, while its provider is the one registered with the API. */
+export function registeredHeadSampling(): HeadSampling | undefined {
+  const sampling = headSampling();
+  if (sampling === undefined) return undefined;
+  const provider = trace.getTracerProvider();
+  const registered = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+  return registered === sampling.provider ? sampling : undefined;
 }

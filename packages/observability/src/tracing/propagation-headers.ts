@@ -25,6 +25,29 @@ export class PropagationHeaders {
 
   /** The headers `propagator` reads, or `undefined` when skipping its extraction is not safe. */
   static of(propagator: TextMapPropagator): PropagationHeaders | undefined {
+    const read = PropagationHeaders.#record(propagator, {});
+    return read === undefined || read.extracted !== ROOT_CONTEXT
+      ? undefined
+      : new PropagationHeaders(read.names);
+  }
+
+  /**
+   * The headers `propagator` reads from a carrier that holds `present` (and nothing else), which
+   * includes those it reads only because one of them is there (`tracestate` after `traceparent`);
+   * `undefined` when it enumerates the carrier's keys.
+   */
+  static readWith(
+    propagator: TextMapPropagator,
+    present: Readonly<Record<string, string>>,
+  ): PropagationHeaders | undefined {
+    const read = PropagationHeaders.#record(propagator, present);
+    return read === undefined ? undefined : new PropagationHeaders(read.names);
+  }
+
+  static #record(
+    propagator: TextMapPropagator,
+    present: Readonly<Record<string, string>>,
+  ): { names: Set<string>; extracted: unknown } | undefined {
     const names = new Set<string>();
     let enumerated = false;
     const recorder: TextMapGetter<unknown> = {
@@ -34,15 +57,25 @@ export class PropagationHeaders {
       },
       get: (_carrier, key) => {
         names.add(key);
-        return undefined;
+        return present[key];
       },
     };
     try {
       const extracted = propagator.extract(ROOT_CONTEXT, {}, recorder);
-      return enumerated || extracted !== ROOT_CONTEXT ? undefined : new PropagationHeaders(names);
+      return enumerated ? undefined : { names, extracted };
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * True when `carrier` (an object with lower-case header names, read as the API's default
+   * getter reads it: by exact name) has `name` and none of the other headers.
+   */
+  onlyHas(carrier: Readonly<Record<string, unknown>>, name: string): boolean {
+    if (carrier[name] === undefined) return false;
+    for (const other of this.#names) if (other !== name && carrier[other] !== undefined) return false;
+    return true;
   }
 
   /**

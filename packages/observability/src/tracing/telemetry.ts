@@ -126,11 +126,18 @@ export class Telemetry {
     }
     this.tracer = this.tracerProvider.getTracer(resolved.serviceName, resolved.serviceVersion);
     this.#disableInstrumentations = enableInstrumentations(resolved, this.tracerProvider);
+    const traceparentAlone = PropagationHeaders.readWith(propagator, {
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
     setHeadSampling({
       provider: this.tracerProvider,
       sampler,
       ids,
       propagationHeaders: PropagationHeaders.of(propagator),
+      standard:
+        traceparentAlone === undefined
+          ? undefined
+          : { headers: traceparentAlone, injectsB3: resolved.injectB3 !== false },
     });
     active = this;
   }

@@ -5,7 +5,6 @@ import {
   context,
   isSpanContextValid,
   type Link,
-  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -37,8 +36,9 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
 } from "@opentelemetry/semantic-conventions";
 import { knownHttpMethods, otherHttpMethod } from "../metrics/http-method.js";
-import { type HeadSampling, headSampling } from "./head-sampling.js";
+import { type HeadSampling, registeredHeadSampling } from "./head-sampling.js";
 import { emptyContext } from "./linked-context.js";
+import { extractTraceparent } from "./traceparent.js";
 
 /** A `node:http` request listener, possibly async. */
 export type HttpHandler<
@@ -139,7 +139,7 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     const parent =
       sampling?.propagationHeaders?.presentIn(req.rawHeaders) === false
         ? emptyContext
-        : propagation.extract(ROOT_CONTEXT, req.headers);
+        : (extractTraceparent(sampling, req.headers) ?? propagation.extract(ROOT_CONTEXT, req.headers));
     const span = startSampledSpan(sampling, name, methodAttributes(method), parent);
     if (!span.isRecording()) {
       // Unsampled: the span only carries the ids (and the decision) on to outbound calls.
@@ -236,15 +236,6 @@ export function startSampledSpan(
   } finally {
     sampling.ids.presetTraceId(undefined);
   }
-}
-
-/** The running telemetry's head sampling, while its provider is the one registered with the API. */
-export function registeredHeadSampling(): HeadSampling | undefined {
-  const sampling = headSampling();
-  if (sampling === undefined) return undefined;
-  const provider = trace.getTracerProvider();
-  const registered = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
-  return registered === sampling.provider ? sampling : undefined;
 }
 
 /** Sets the request's attributes one by one: an attributes object would be built only to be copied. */
