@@ -21,3 +21,9 @@ export function round(value: number): number {
   const digits = Math.max(0, Math.min(2, 2 - Math.floor(Math.log10(Math.abs(value) || 1))));
   return Number(value.toFixed(digits));
 }
+
+/** The `p`-th percentile of ascending `sorted` samples, by nearest rank; NaN when there are none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}

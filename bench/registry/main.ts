@@ -29,7 +29,7 @@ import { Etcd3 } from "etcd3";
 import { machineLine } from "../lib/machine.ts";
 import { markdownTable } from "../lib/markdown-table.ts";
 import { publishResults } from "../lib/report.ts";
-import { round } from "../lib/stats.ts";
+import { percentile, round } from "../lib/stats.ts";
 import { runWorker } from "../lib/worker-runner.ts";
 import { ensureWrk, runWrk } from "../lib/wrk.ts";
 
@@ -113,11 +113,6 @@ async function startRegistry(args: readonly string[]): Promise<RegistryProcess> 
       await exited;
     },
   };
-}
-
-/** Percentile of sorted samples (nearest rank). */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 const watcherProcesses = 4;

@@ -13,6 +13,7 @@
 // which is also measured alone while the orchestrator is idle.
 import { orchestrator } from "@flotilla/saga";
 import pg from "pg";
+import { percentile } from "../lib/stats.ts";
 import { benchOrderSaga, installParticipants } from "./order-saga.ts";
 
 interface Args {
@@ -77,10 +78,6 @@ async function window<T>(
   await pool.end();
   await backendsGone();
   return { result, commits: (await xactCommit()) - before - connections, statements };
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 const loops = <T>(fn: () => Promise<T>) => Promise.all(Array.from({ length: args.connections }, fn));

@@ -19,6 +19,7 @@ import { discovery, discoveryCache, registryClient } from "@flotilla/registry";
 import { serviceClients } from "@flotilla/service";
 import { ServiceBroker } from "moleculer";
 import { request } from "undici";
+import { percentile } from "../lib/stats.ts";
 import { echoContract } from "./echo-contract.ts";
 import { StallDiagnostics } from "./stall-diagnostics.ts";
 
@@ -158,11 +159,6 @@ async function loop(call: Call, ms: number, record: boolean) {
   };
   await Promise.all(Array.from({ length: config.concurrency }, worker));
   return { completed, elapsedMs: performance.now() - start, latencies, errors, firstError };
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 const { call, close } = await setUp();

@@ -2,6 +2,7 @@
 // spans of at least 0.5 ms in which none of its calls completed. With 32 calls in flight a stall
 // is the whole pipeline waiting: on this process (a GC), on the callee, or on the scheduler.
 import { constants, PerformanceObserver } from "node:perf_hooks";
+import { percentile } from "../lib/stats.ts";
 
 const stallMs = 0.5;
 
@@ -53,11 +54,9 @@ export class StallDiagnostics {
         duringGcMs += to - from;
       }
     }
-    const at = (p: number) =>
-      sortedLatencies[
-        Math.min(sortedLatencies.length - 1, Math.ceil((p / 100) * sortedLatencies.length) - 1)
-      ] ?? Number.NaN;
-    const percentiles = [50, 90, 95, 98, 99, 99.9].map((p) => `p${p} ${at(p).toFixed(2)}`).join(" ");
+    const percentiles = [50, 90, 95, 98, 99, 99.9]
+      .map((p) => `p${p} ${percentile(sortedLatencies, p).toFixed(2)}`)
+      .join(" ");
     return (
       `${label}: ${this.#gcs.length} GCs (${major} not minor) ${gcMs.toFixed(0)} ms; ` +
       `${stalls} stalls ≥ ${stallMs} ms, ${stalledMs.toFixed(0)} ms, of which ${duringGc} (${duringGcMs.toFixed(0)} ms) overlap a GC of this process; ms ${percentiles}`
