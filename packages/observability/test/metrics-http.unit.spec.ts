@@ -1,4 +1,5 @@
 import { configIssues as issues } from "@flotilla/resilience/testing";
+import { Gauge } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { httpDurationBuckets, overflowLabel } from "../src/metrics/http-duration-histogram.js";
 import { httpMethodLabel } from "../src/metrics/http-method.js";
@@ -73,6 +74,17 @@ describe("HTTP duration histograms", () => {
     expect(
       ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"].map(httpMethodLabel),
     ).toEqual(["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]);
+  });
+
+  it("renders a NaN value as NaN, not prom-client's Nan (the event loop lag before its first sample)", async () => {
+    const metrics = createMetrics({ service: "orders", instanceId: "orders-1", collectDefaults: false });
+    new Gauge({ name: "unknown_ratio", help: "a value not known yet", registers: [metrics.registry] }).set(
+      Number.NaN,
+    );
+    const text = await metrics.render();
+    expect(text).not.toMatch(/ Nan$/m);
+    const unknown = samples(family(parsePrometheusText(text), "unknown_ratio"));
+    expect(unknown.map((s) => s.value)).toEqual([Number.NaN]);
   });
 
   it("reuses one pre-bound child per label set", () => {

@@ -99,8 +99,10 @@ export class Metrics {
   }
 
   /** Every metric in the Prometheus text exposition format. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  async render(): Promise<string> {
+    // prom-client writes a NaN value as `Nan` (the event loop lag's mean before its first sample);
+    // the format spells it `NaN` (https://prometheus.io/docs/instrumenting/exposition_formats/).
+    return (await this.registry.metrics()).replace(/ Nan$/gm, " NaN");
   }
 
   /**
