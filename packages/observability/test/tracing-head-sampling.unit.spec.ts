@@ -1,9 +1,10 @@
 import { type Context, ROOT_CONTEXT, type TextMapGetter, type TextMapPropagator } from "@opentelemetry/api";
+import { SamplingDecision, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace";
 import { afterEach, describe, expect, it } from "vitest";
 import { headSampling } from "../src/tracing/head-sampling.js";
 import { PooledIdGenerator } from "../src/tracing/pooled-id-generator.js";
 import { PropagationHeaders } from "../src/tracing/propagation-headers.js";
-import { initTelemetry, type Telemetry } from "../src/tracing/telemetry.js";
+import { initTelemetry, rootUpperBound, type Telemetry } from "../src/tracing/telemetry.js";
 import { tracePropagator } from "../src/tracing/trace-propagator.js";
 
 let telemetry: Telemetry | undefined;
@@ -54,6 +55,28 @@ describe("PooledIdGenerator", () => {
     for (const id of spanIds) expect(id).toMatch(/^[0-9a-f]{16}$/);
     expect(new Set(traceIds).size).toBe(traceIds.length);
     expect(new Set(spanIds).size).toBe(spanIds.length);
+  });
+
+  it("folds the last random trace id to the value the SDK's ratio sampler decides on", () => {
+    const ids = new PooledIdGenerator();
+    const ratios = [0, 0.001, 0.1, 0.5, 0.9, 0.999999, 1];
+    const samplers = ratios.map((r) => new TraceIdRatioBasedSampler(r));
+    const sampled = ratios.map(() => 0);
+    // 600 ids cross a refill of the 4 KiB pool (256 trace ids per pool).
+    for (let n = 0; n < 600; n++) {
+      const traceId = ids.randomTraceId();
+      const fold = ids.lastTraceIdFold;
+      ratios.forEach((ratio, i) => {
+        const sdk = samplers[i]!.shouldSample(ROOT_CONTEXT, traceId).decision;
+        const ours = fold < rootUpperBound(ratio);
+        expect(ours, `${traceId} at ${ratio}`).toBe(sdk === SamplingDecision.RECORD_AND_SAMPLED);
+        if (ours) sampled[i]!++;
+      });
+    }
+    expect(sampled[0]).toBe(0);
+    expect(sampled[3]).toBeGreaterThan(200);
+    expect(sampled[3]).toBeLessThan(400);
+    expect(sampled.at(-1)).toBe(600);
   });
 
   it("withdraws a preset trace id on request", () => {

@@ -22,6 +22,14 @@ export interface HeadSampling {
    * inject B3, a span context without trace state or baggage written without it (`traceparent.ts`).
    */
   readonly standard: { readonly headers: PropagationHeaders; readonly injectsB3: boolean } | undefined;
+  /**
+   * Set when `sampler` is the parent-based ratio sampler `initTelemetry` builds: a root span is
+   * sampled exactly when its trace id folded to 32 bits (`PooledIdGenerator.lastTraceIdFold`) is
+   * below this bound (0: never; 2^32: always), which is the SDK sampler's own rule for a root. The
+   * sampler returns nothing else for a root (no attributes, no trace state), so the decision can be
+   * taken without asking it.
+   */
+  readonly rootUpperBound: number | undefined;
 }
 
 let current: HeadSampling | undefined;

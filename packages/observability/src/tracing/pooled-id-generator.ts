@@ -45,6 +45,23 @@ export class PooledIdGenerator implements IdGenerator {
   }
 
   /**
+   * The last {@link randomTraceId} folded to 32 bits: its four big-endian 32-bit words XORed, the
+   * value the SDK's `TraceIdRatioBasedSampler` computes from the hex digits and compares with its
+   * bound. Read from the pool's bytes, so deciding on a new root costs no parsing of the id.
+   */
+  get lastTraceIdFold(): number {
+    const at = this.#offset - 16;
+    const bytes = this.#bytes;
+    return (
+      (bytes.readUInt32BE(at) ^
+        bytes.readUInt32BE(at + 4) ^
+        bytes.readUInt32BE(at + 8) ^
+        bytes.readUInt32BE(at + 12)) >>>
+      0
+    );
+  }
+
+  /**
    * Makes the next {@link generateTraceId} call return `traceId`, once; `undefined` withdraws it.
    * Withdraw it after the span was started in any case: a start that never asked for a trace id
    * (a suppressed context) must not leave it to an unrelated span.

@@ -138,6 +138,7 @@ export class Telemetry {
         traceparentAlone === undefined
           ? undefined
           : { headers: traceparentAlone, injectsB3: resolved.injectB3 !== false },
+      rootUpperBound: rootUpperBound(resolved.sampleRatio),
     });
     active = this;
   }
@@ -221,6 +222,17 @@ export class Telemetry {
     if (this.#memory === undefined) throw new NotMemoryExporterError(this.options.exporter);
     return this.#memory;
   }
+}
+
+/**
+ * The bound {@link parentBasedSampler}'s root sampler compares a folded trace id with: the
+ * `TraceIdRatioBasedSampler`'s (@opentelemetry/sdk-trace), 0 for `AlwaysOffSampler` and 2^32 for
+ * `AlwaysOnSampler`. The equivalence is tested against the SDK's sampler.
+ */
+export function rootUpperBound(ratio: number): number {
+  if (ratio >= 1) return 2 ** 32;
+  if (ratio <= 0) return 0;
+  return Math.floor(ratio * 0xffffffff);
 }
 
 function parentBasedSampler(ratio: number): Sampler {

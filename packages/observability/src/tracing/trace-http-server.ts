@@ -18,7 +18,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { getRPCMetadata, type RPCMetadata, RPCType, setRPCMetadata } from "@opentelemetry/core";
-import { SamplingDecision } from "@opentelemetry/sdk-trace";
+import { SamplingDecision, type SamplingResult } from "@opentelemetry/sdk-trace";
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -183,6 +183,8 @@ function callHandler<Req extends IncomingMessage, Res extends ServerResponse>(
 }
 
 const noLinks: Link[] = [];
+const sampledRoot: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
+const droppedRoot: SamplingResult = Object.freeze({ decision: SamplingDecision.NOT_RECORD });
 
 // The sampler sees only the method, so the attributes it is asked with are one shared object per
 // method; the SDK copies them into the span.
@@ -218,7 +220,13 @@ export function startSampledSpan(
   const parentSpanContext = trace.getSpanContext(parent);
   const root = parentSpanContext === undefined || !isSpanContextValid(parentSpanContext);
   const traceId = root ? sampling.ids.randomTraceId() : parentSpanContext.traceId;
-  const decision = sampling.sampler.shouldSample(parent, traceId, name, kind, attributes, noLinks);
+  const bound = sampling.rootUpperBound;
+  const decision =
+    root && bound !== undefined
+      ? sampling.ids.lastTraceIdFold < bound
+        ? sampledRoot
+        : droppedRoot
+      : sampling.sampler.shouldSample(parent, traceId, name, kind, attributes, noLinks);
   if (decision.decision === SamplingDecision.NOT_RECORD) {
     const spanContext: SpanContext = {
       traceId,
