@@ -9,6 +9,7 @@ import { collectorJson } from "../src/collector/collector-json.js";
 import { decodeTraceRequestProtobuf } from "../src/collector/otlp-protobuf-decoder.js";
 import type { OtlpSpan } from "../src/collector/otlp-trace-request.js";
 import { SpanStore, spanStore } from "../src/collector/span-store.js";
+import { TraceSpans } from "../src/collector/trace-spans.js";
 import { flattenTraceTree, type SpanNode } from "../src/collector/trace-tree.js";
 import { traceView } from "../src/collector/trace-view.js";
 import { checkoutTrace, checkoutTraceId, epochSeconds, makeSpan, traceIdOf } from "./collector-fixtures.js";
@@ -530,6 +531,15 @@ describe("retention", () => {
     });
   });
 
+  it("counts a re-sent span of a one-span trace as a duplicate, and keeps both spans once a second arrives", () => {
+    const store = spanStore({ maxSpans: 100 });
+    const [first, second] = trace(7, 2);
+    expect(store.add([first!])).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(store.add([first!])).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(store.add([second!, first!])).toMatchObject({ accepted: 1, duplicates: 1 });
+    expect(store.getTraceSummary(traceIdOf(7))?.spanCount).toBe(2);
+  });
+
   it("validates its options, naming each bad one", () => {
     try {
       new SpanStore({ maxSpans: 0, maxSpansPerTrace: 1.5, maxAge: "soon", maxspans: 3 } as never);
@@ -548,5 +558,44 @@ describe("retention", () => {
       /maxSpansPerTrace: must be at most 10/,
     );
     expect(spanStore({ maxSpans: 10 }).options.maxSpansPerTrace).toBe(10);
+  });
+});
+
+describe("TraceSpans", () => {
+  function entriesOf(map: ReadonlyMap<string, CollectedSpan>) {
+    const viaForEach: [string, string][] = [];
+    map.forEach((span, id, self) => {
+      expect(self).toBe(map);
+      viaForEach.push([id, span.name]);
+    });
+    return {
+      size: map.size,
+      keys: [...map.keys()],
+      values: [...map.values()].map((s) => s.name),
+      entries: [...map.entries()].map(([id, s]) => [id, s.name]),
+      iterated: [...map].map(([id, s]) => [id, s.name]),
+      viaForEach,
+    };
+  }
+
+  it("answers as a Map of the same spans would, from none through one to many", () => {
+    const spans = Array.from({ length: 4 }, (_, i) =>
+      makeSpan({ traceId: traceIdOf(1), service: "s", name: `op${i}`, startAt: i, endAt: i + 1 }),
+    );
+    const ours = new TraceSpans();
+    const model = new Map<string, CollectedSpan>();
+    for (let n = 0; n <= spans.length; n++) {
+      expect(entriesOf(ours)).toEqual(entriesOf(model));
+      for (const span of spans) {
+        expect(ours.has(span.spanId)).toBe(model.has(span.spanId));
+        expect(ours.get(span.spanId)).toBe(model.get(span.spanId));
+      }
+      expect(ours.get("0000000000000000")).toBeUndefined();
+      const next = spans[n];
+      if (next === undefined) break;
+      ours.add(next);
+      model.set(next.spanId, next);
+    }
+    expect(ours.size).toBe(4);
   });
 });

@@ -8,6 +8,7 @@ import {
   spanStoreOptionKeys,
 } from "./span-store-options.js";
 import { parseTimeWindow, parseTraceQuery, type TimeWindow, type TraceQuery } from "./trace-query.js";
+import { TraceSpans } from "./trace-spans.js";
 import { summarizeTrace, type TraceSummary } from "./trace-summary.js";
 import { buildTraceTree, type TraceTree } from "./trace-tree.js";
 
@@ -38,7 +39,7 @@ export interface SpanStoreStats {
 
 interface TraceRecord {
   readonly traceId: string;
-  readonly spans: Map<string, CollectedSpan>;
+  readonly spans: TraceSpans;
   /** The services with spans in the trace, each once: a handful at most, cheaper as a list than a Map. */
   services: string[];
   startNs: bigint;
@@ -46,6 +47,8 @@ interface TraceRecord {
   errorCount: number;
   /** Clock reading when the trace last received a span. */
   receivedAt: number;
+  /** The {@link SpanStore.add} call that last moved the trace to the newest end. */
+  batch: number;
   /** The trace updated just before this one, next in line for eviction. */
   older: TraceRecord | undefined;
   newer: TraceRecord | undefined;
@@ -61,7 +64,7 @@ export function spanStore(options: SpanStoreOptions = {}): SpanStore {
  * last received a span; when the span count passes `maxSpans`, or a trace has received nothing for
  * `maxAge`, the least recently updated traces are evicted whole — never single spans, so what is
  * kept stays whole. Age eviction runs on every write and read, so the store needs no timer. Traces
- * are indexed by trace id and by service.
+ * are indexed by trace id; a query by service scans them (a query is rare, a span is not).
  */
 export class SpanStore {
   readonly #options: ResolvedSpanStoreOptions;
@@ -74,7 +77,9 @@ export class SpanStore {
    */
   #oldest: TraceRecord | undefined;
   #newest: TraceRecord | undefined;
-  readonly #byService = new Map<string, Set<string>>();
+  /** Traces per service: a count, not an index, so that a trace costs no set entry per service. */
+  readonly #tracesPerService = new Map<string, number>();
+  #batch = 0;
   #spanCount = 0;
   #evictedTraces = 0;
   #evictedSpans = 0;
@@ -111,30 +116,30 @@ export class SpanStore {
     let accepted = 0;
     let duplicates = 0;
     let rejected = 0;
-    const rejectedTraces = new Set<string>();
-    const touched = new Set<string>();
+    let rejectedTraces: Set<string> | undefined;
+    const batch = ++this.#batch;
     for (const span of spans) {
       let record = this.#traces.get(span.traceId);
       if (record === undefined) {
         record = {
           traceId: span.traceId,
-          spans: new Map(),
+          spans: new TraceSpans(),
           services: [],
           startNs: span.startTimeUnixNano,
           endNs: span.endTimeUnixNano,
           errorCount: 0,
           receivedAt: now,
+          batch,
           older: undefined,
           newer: undefined,
         };
         this.#traces.set(span.traceId, record);
         this.#append(record);
-        touched.add(span.traceId);
-      } else if (!touched.has(span.traceId)) {
+      } else if (record.batch !== batch) {
         this.#unlink(record);
         this.#append(record);
         record.receivedAt = now;
-        touched.add(span.traceId);
+        record.batch = batch;
       }
       if (record.spans.has(span.spanId)) {
         duplicates++;
@@ -142,6 +147,7 @@ export class SpanStore {
       }
       if (record.spans.size >= this.#options.maxSpansPerTrace) {
         rejected++;
+        rejectedTraces ??= new Set();
         rejectedTraces.add(span.traceId);
         continue;
       }
@@ -151,7 +157,12 @@ export class SpanStore {
     }
     this.#duplicateSpans += duplicates;
     this.#rejectedSpans += rejected;
-    return { accepted, duplicates, rejected, rejectedTraces: [...rejectedTraces] };
+    return {
+      accepted,
+      duplicates,
+      rejected,
+      rejectedTraces: rejectedTraces === undefined ? [] : [...rejectedTraces],
+    };
   }
 
   /**
@@ -161,15 +172,13 @@ export class SpanStore {
   listTraces(query: TraceQuery = {}): TraceSummary[] {
     const q = parseTraceQuery(query);
     this.#evictExpired(this.#options.clock.now());
-    const candidates =
-      q.service === undefined
-        ? this.#traces.values()
-        : [...(this.#byService.get(q.service) ?? [])].map((id) => this.#traces.get(id)!);
+    const service = q.service;
     const fromNs = toNs(q.fromMs);
     const toNsBound = toNs(q.toMs);
     const minDurationNs = BigInt(Math.ceil(q.minDurationMs * 1e6));
     const matches: TraceRecord[] = [];
-    for (const record of candidates) {
+    for (const record of this.#traces.values()) {
+      if (service !== undefined && !record.services.includes(service)) continue;
       if (fromNs !== undefined && record.startNs < fromNs) continue;
       if (toNsBound !== undefined && record.startNs > toNsBound) continue;
       if (q.errorsOnly && record.errorCount === 0) continue;
@@ -217,16 +226,16 @@ export class SpanStore {
   /** The services with spans in the store, sorted. */
   services(): string[] {
     this.#evictExpired(this.#options.clock.now());
-    return [...this.#byService.keys()].sort();
+    return [...this.#tracesPerService.keys()].sort();
   }
 
   /** The span names of one service, sorted. */
   operations(service: string): string[] {
     this.#evictExpired(this.#options.clock.now());
     const names = new Set<string>();
-    for (const id of this.#byService.get(service) ?? []) {
-      for (const span of this.#traces.get(id)!.spans.values())
-        if (span.service === service) names.add(span.name);
+    for (const record of this.#traces.values()) {
+      if (!record.services.includes(service)) continue;
+      for (const span of record.spans.values()) if (span.service === service) names.add(span.name);
     }
     return [...names].sort();
   }
@@ -237,7 +246,7 @@ export class SpanStore {
     return {
       traces: this.#traces.size,
       spans: this.#spanCount,
-      services: this.#byService.size,
+      services: this.#tracesPerService.size,
       maxSpans: this.#options.maxSpans,
       evictedTraces: this.#evictedTraces,
       evictedSpans: this.#evictedSpans,
@@ -251,12 +260,12 @@ export class SpanStore {
     this.#traces.clear();
     this.#oldest = undefined;
     this.#newest = undefined;
-    this.#byService.clear();
+    this.#tracesPerService.clear();
     this.#spanCount = 0;
   }
 
   #insert(record: TraceRecord, span: CollectedSpan): void {
-    record.spans.set(span.spanId, span);
+    record.spans.add(span);
     this.#spanCount++;
     if (span.startTimeUnixNano < record.startNs) record.startNs = span.startTimeUnixNano;
     if (span.endTimeUnixNano > record.endNs) record.endNs = span.endTimeUnixNano;
@@ -265,12 +274,7 @@ export class SpanStore {
       // A list made by its first push would reserve room for 17 services.
       if (record.services.length === 0) record.services = [span.service];
       else record.services.push(span.service);
-      let ids = this.#byService.get(span.service);
-      if (ids === undefined) {
-        ids = new Set();
-        this.#byService.set(span.service, ids);
-      }
-      ids.add(record.traceId);
+      this.#tracesPerService.set(span.service, (this.#tracesPerService.get(span.service) ?? 0) + 1);
     }
   }
 
@@ -308,9 +312,9 @@ export class SpanStore {
     this.#evictedTraces++;
     this.#evictedSpans += record.spans.size;
     for (const service of record.services) {
-      const ids = this.#byService.get(service);
-      ids?.delete(record.traceId);
-      if (ids?.size === 0) this.#byService.delete(service);
+      const traces = (this.#tracesPerService.get(service) ?? 1) - 1;
+      if (traces === 0) this.#tracesPerService.delete(service);
+      else this.#tracesPerService.set(service, traces);
     }
   }
 }
