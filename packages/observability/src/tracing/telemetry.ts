@@ -228,6 +228,7 @@ export class Telemetry {
  * The bound {@link parentBasedSampler}'s root sampler compares a folded trace id with: the
  * `TraceIdRatioBasedSampler`'s (@opentelemetry/sdk-trace), 0 for `AlwaysOffSampler` and 2^32 for
  * `AlwaysOnSampler`. The equivalence is tested against the SDK's sampler.
+ * @internal
  */
 export function rootUpperBound(ratio: number): number {
   if (ratio >= 1) return 2 ** 32;
