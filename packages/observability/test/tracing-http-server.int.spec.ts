@@ -209,6 +209,40 @@ describe("traceHttpServer", () => {
     expect(seen.every((id) => id === own)).toBe(true);
   });
 
+  it("runs once-listeners once in the request context, and removes a bound listener by the function added", async () => {
+    const t = start();
+    const seen: string[] = [];
+    let removedFired = false;
+    let otherRequestBound: boolean | undefined;
+    const server = await serveWrapped((req: IncomingMessage, res: ServerResponse) => {
+      const own = trace.getSpanContext(context.active())?.spanId;
+      const removed = () => {
+        removedFired = true;
+      };
+      req.on("data", removed);
+      req.removeListener("data", removed);
+      req.once("data", () => seen.push(`data ${trace.getSpanContext(context.active())?.spanId === own}`));
+      req.prependOnceListener("end", () => {
+        seen.push(`end ${trace.getSpanContext(context.active())?.spanId === own}`);
+        // A request this one's handler makes: its response is an IncomingMessage too, and not bound.
+        const probe = new (req.constructor as typeof IncomingMessage)(req.socket);
+        context.with(ROOT_CONTEXT, () =>
+          probe.on("probe", () => {
+            otherRequestBound = trace.getSpanContext(context.active()) !== undefined;
+          }),
+        );
+        context.with(ROOT_CONTEXT, () => probe.emit("probe"));
+        sendJson(res, {});
+      });
+    });
+    const res = await fetch(server.url, { method: "POST", body: "payload" });
+    await res.text();
+    await serverSpans(t);
+    expect(seen).toEqual(["data true", "end true"]);
+    expect(removedFired).toBe(false);
+    expect(otherRequestBound).toBe(false);
+  });
+
   it("propagates an unsampled decision without recording", async () => {
     const t = start({ sampleRatio: 0 });
     let outbound: string | undefined;
