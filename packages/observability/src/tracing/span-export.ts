@@ -8,6 +8,7 @@ import {
   SimpleSpanProcessor,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace";
+import { OtlpSocketTransport } from "./otlp-socket-transport.js";
 import { encodeTraceExportRequest } from "./otlp-span-encoder.js";
 import type { ResolvedTelemetryOptions } from "./telemetry-options.js";
 
@@ -19,6 +20,8 @@ export interface SpanExport {
   close(): void;
   /** True when the protobuf exporter encodes with {@link encodeTraceExportRequest}. */
   readonly fastEncoding: boolean;
+  /** True when the exporter sends through an {@link OtlpSocketTransport} instead of `node:http`. */
+  readonly socketTransport: boolean;
 }
 
 const nothingToClose = (): void => {};
@@ -32,7 +35,13 @@ const nothingToClose = (): void => {};
 export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport {
   switch (options.exporter) {
     case "none":
-      return { processors: [], memory: undefined, close: nothingToClose, fastEncoding: false };
+      return {
+        processors: [],
+        memory: undefined,
+        close: nothingToClose,
+        fastEncoding: false,
+        socketTransport: false,
+      };
     case "memory": {
       const memory = new InMemorySpanExporter();
       return {
@@ -40,6 +49,7 @@ export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport 
         memory,
         close: nothingToClose,
         fastEncoding: false,
+        socketTransport: false,
       };
     }
     case "otlp": {
@@ -60,6 +70,7 @@ export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport 
       const exporter =
         options.protocol === "http/json" ? new OtlpJsonExporter(config) : new OtlpProtoExporter(config);
       const fastEncoding = exporter instanceof OtlpProtoExporter && useSpanEncoder(exporter);
+      const socketTransport = useSocketTransport(exporter);
       const { maxQueueSize, maxExportBatchSize, scheduledDelayMs, exportTimeoutMs } = options.batch;
       const processor = new BatchSpanProcessor({
         exporter,
@@ -72,9 +83,11 @@ export function createSpanExport(options: ResolvedTelemetryOptions): SpanExport 
         processors: [processor],
         memory: undefined,
         close: () => {
+          socketTransport?.shutdown();
           for (const agent of agents.splice(0)) agent.destroy();
         },
         fastEncoding,
+        socketTransport: socketTransport !== undefined,
       };
     }
   }
@@ -108,4 +121,47 @@ function useSpanEncoder(exporter: OtlpProtoExporter): boolean {
   const serializer: Serializer = { serializeRequest: encodeTraceExportRequest, deserializeResponse };
   delegate._serializer = serializer;
   return true;
+}
+
+/** The SDK's HTTP transport parameters (otlp-exporter-base 0.301, `HttpExporterTransport._parameters`). */
+interface HttpTransportParameters {
+  url: string;
+  headers: () => Promise<Record<string, string>>;
+  compression?: string;
+  userAgent?: string;
+}
+
+/**
+ * Puts an {@link OtlpSocketTransport} under the SDK's retrying transport when the exporter sends
+ * plain `http:` without compression, so that export requests stay out of `node:http`'s client.
+ * The inner transport sits in the exporter's internals (`_delegate._transport._transport`,
+ * @opentelemetry/otlp-exporter-base 0.301); when a later SDK moves it, the SDK's transport stays.
+ */
+function useSocketTransport(exporter: object): OtlpSocketTransport | undefined {
+  const retrying = (exporter as { _delegate?: { _transport?: { _transport?: unknown } } })._delegate
+    ?._transport;
+  const inner = retrying?._transport as { _parameters?: Partial<HttpTransportParameters> } | undefined;
+  const parameters = inner?._parameters;
+  if (
+    retrying === undefined ||
+    typeof parameters?.url !== "string" ||
+    typeof parameters.headers !== "function" ||
+    (parameters.compression !== undefined && parameters.compression !== "none")
+  ) {
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(parameters.url);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "http:") return undefined;
+  const transport = new OtlpSocketTransport({
+    url,
+    headers: parameters.headers,
+    userAgent: parameters.userAgent,
+  });
+  retrying._transport = transport;
+  return transport;
 }
