@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { connect } from "node:net";
+import { setFlagsFromString } from "node:v8";
 import {
   context,
   propagation,
@@ -241,6 +242,46 @@ describe("traceHttpServer", () => {
     expect(seen).toEqual(["data true", "end true"]);
     expect(removedFired).toBe(false);
     expect(otherRequestBound).toBe(false);
+  });
+
+  it("keeps an unsampled request's context in its body listeners too", async () => {
+    start({ sampleRatio: 0 });
+    const seen: (string | undefined)[] = [];
+    let own: string | undefined;
+    const server = await serveWrapped((req: IncomingMessage, res: ServerResponse) => {
+      own = trace.getSpanContext(context.active())?.spanId;
+      req.on("data", () => seen.push(trace.getSpanContext(context.active())?.spanId));
+      req.once("end", () => {
+        seen.push(trace.getSpanContext(context.active())?.spanId);
+        sendJson(res, {});
+      });
+    });
+    await (await fetch(server.url, { method: "POST", body: "payload" })).text();
+    expect(own).toMatch(/^[0-9a-f]{16}$/);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.every((id) => id === own)).toBe(true);
+  });
+
+  it("gives sampled and unsampled requests, responses and sockets the same hidden classes", async () => {
+    // Objects of one kind with different hidden classes make every node:http and node:net
+    // function that touches them polymorphic for all requests, sampled or not.
+    setFlagsFromString("--allow-natives-syntax");
+    const sameMap = new Function("a", "b", "return %HaveSameMap(a, b)") as (a: object, b: object) => boolean;
+    const t = start();
+    const seen: { req: IncomingMessage; res: ServerResponse; sampled: boolean }[] = [];
+    const server = await serveWrapped((req: IncomingMessage, res: ServerResponse) => {
+      seen.push({ req, res, sampled: trace.getSpan(context.active())?.isRecording() === true });
+      sendJson(res, {});
+    });
+    // Each request first on a connection of its own; the parent's flag decides the sampling.
+    await rawGet(server.port, "/", { traceparent: `00-${traceId}-${spanId}-01` });
+    await rawGet(server.port, "/", { traceparent: `00-${traceId}-${spanId}-00` });
+    await serverSpans(t);
+    const [sampled, unsampled] = seen;
+    expect([sampled?.sampled, unsampled?.sampled]).toEqual([true, false]);
+    expect(sameMap(sampled!.req, unsampled!.req)).toBe(true);
+    expect(sameMap(sampled!.res, unsampled!.res)).toBe(true);
+    expect(sameMap(sampled!.req.socket, unsampled!.req.socket)).toBe(true);
   });
 
   it("propagates an unsampled decision without recording", async () => {

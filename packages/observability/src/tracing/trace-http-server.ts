@@ -36,6 +36,7 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
 } from "@opentelemetry/semantic-conventions";
 import { knownHttpMethods, otherHttpMethod } from "../metrics/http-method.js";
+import { bindRequestContext } from "./bind-request-context.js";
 import { type HeadSampling, registeredHeadSampling } from "./head-sampling.js";
 import { emptyContext } from "./linked-context.js";
 import { extractTraceparent } from "./traceparent.js";
@@ -57,8 +58,10 @@ export interface TraceHttpServerOptions {
   readonly route?: (req: IncomingMessage) => string | undefined;
   /**
    * Keep the request's context for listeners the handler adds to `req` (`req.on("data")`), as
-   * the official instrumentation does. Default `true`; a handler that reads bodies only through
-   * promises or `for await` keeps its context without it and can turn it off to save the cost.
+   * the official instrumentation does, for sampled and unsampled requests alike. Default `true`;
+   * the first wrapped server that binds replaces `IncomingMessage.prototype`'s listener-adding
+   * methods once (see `bindRequestContext`). A handler that reads bodies only through promises or
+   * `for await` keeps its context without it and can turn it off.
    */
   readonly bindRequest?: boolean;
 }
@@ -103,8 +106,8 @@ function currentTracer(): Tracer {
  * comes first (only `http.request.method` is known to the sampler); a request the sampler drops
  * gets a non-recording span that only carries its ids on to outbound calls and log lines, and
  * extraction is skipped when the request has none of the propagator's headers; only a sampled
- * request pays for an SDK span and its attributes. Nothing is patched and no metrics are
- * recorded. Use it with `instrumentations: { http: { incoming: false } }`; where the
+ * request pays for an SDK span and its attributes. No module is patched (only the listener
+ * methods of `IncomingMessage.prototype`, for `bindRequest`) and no metrics are recorded. Use it with `instrumentations: { http: { incoming: false } }`; where the
  * instrumentation already traces the request, the wrapper steps aside.
  *
  * The span follows the stable HTTP semantic conventions: named `GET` or, once the route is
@@ -130,6 +133,10 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     if (getRPCMetadata(active)?.type === RPCType.HTTP || ignore?.(req) === true) {
       return handler.call(this, req, res);
     }
+    // Reading the peer address caches it on the socket (`_peername`). A sampled request reads it
+    // for its attributes; reading it for every request gives every connection's socket the same
+    // hidden class, so that node:net's code stays monomorphic when only some requests are sampled.
+    void req.socket.remotePort;
     const rawMethod = req.method ?? "GET";
     const method = knownHttpMethods.has(rawMethod) ? rawMethod : otherHttpMethod;
     // https://opentelemetry.io/docs/specs/semconv/http/http-spans/#name: "HTTP" for unknown methods.
@@ -142,8 +149,14 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
         : (extractTraceparent(sampling, req.headers) ?? propagation.extract(ROOT_CONTEXT, req.headers));
     const span = startSampledSpan(sampling, name, methodAttributes(method), parent);
     if (!span.isRecording()) {
-      // Unsampled: the span only carries the ids (and the decision) on to outbound calls.
-      return context.with(trace.setSpan(parent, span), callHandler, undefined, handler, this, req, res);
+      // Unsampled: the span only carries the ids (and the decision) on to outbound calls. The
+      // request and response still get what a sampled one gets (the same properties, in the same
+      // order, and the same listener), so that all of them share their hidden classes.
+      const ctx = trace.setSpan(parent, span);
+      (res as Traced)[kServerSpan] = undefined;
+      res.on("close", onResponseClose);
+      if (bindRequest) bindRequestContext(req, ctx);
+      return context.with(ctx, callHandler, undefined, handler, this, req, res);
     }
     const metadata: RPCMetadata = { type: RPCType.HTTP, span };
     const knownRoute = route?.(req);
@@ -153,7 +166,7 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     const state: ServerSpan = { span, metadata, name, threw: false };
     (res as Traced)[kServerSpan] = state;
     res.on("close", onResponseClose);
-    if (bindRequest) context.bind(ctx, req);
+    if (bindRequest) bindRequestContext(req, ctx);
     try {
       return context.with(ctx, callHandler, undefined, handler, this, req, res);
     } catch (error) {
