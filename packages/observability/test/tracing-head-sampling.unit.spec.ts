@@ -1,10 +1,19 @@
-import { type Context, ROOT_CONTEXT, type TextMapGetter, type TextMapPropagator } from "@opentelemetry/api";
+import {
+  type Context,
+  ROOT_CONTEXT,
+  SpanKind,
+  type TextMapGetter,
+  type TextMapPropagator,
+  TraceFlags,
+  trace,
+} from "@opentelemetry/api";
 import { SamplingDecision, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace";
 import { afterEach, describe, expect, it } from "vitest";
 import { headSampling } from "../src/tracing/head-sampling.js";
 import { PooledIdGenerator } from "../src/tracing/pooled-id-generator.js";
 import { PropagationHeaders } from "../src/tracing/propagation-headers.js";
 import { initTelemetry, rootUpperBound, type Telemetry } from "../src/tracing/telemetry.js";
+import { startSampledSpan } from "../src/tracing/trace-http-server.js";
 import { tracePropagator } from "../src/tracing/trace-propagator.js";
 
 let telemetry: Telemetry | undefined;
@@ -43,6 +52,48 @@ describe("head sampling", () => {
     expect(root.spanContext().traceId).toBe(preset);
     expect(next.spanContext().traceId).not.toBe(preset);
     expect(next.spanContext().traceId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it("decides on a child span as the running telemetry's sampler does, without asking it", () => {
+    start();
+    const sampling = headSampling()!;
+    let asked = 0;
+    const sdkSampler = sampling.sampler;
+    const counting = {
+      ...sampling,
+      sampler: {
+        shouldSample: (...args: Parameters<typeof sdkSampler.shouldSample>) => {
+          asked++;
+          return sdkSampler.shouldSample(...args);
+        },
+        toString: () => "counting",
+      },
+    };
+    for (const isRemote of [true, false]) {
+      for (const traceFlags of [TraceFlags.SAMPLED, TraceFlags.NONE]) {
+        const parent = trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+          spanId: "00f067aa0ba902b7",
+          traceFlags,
+          isRemote,
+        });
+        const expected = sdkSampler.shouldSample(
+          parent,
+          "4bf92f3577b34da6a3ce929d0e0e4736",
+          "GET",
+          SpanKind.SERVER,
+          {},
+          [],
+        );
+        const span = startSampledSpan(counting, "GET", {}, parent);
+        expect(span.isRecording(), `remote ${isRemote}, flags ${traceFlags}`).toBe(
+          expected.decision === SamplingDecision.RECORD_AND_SAMPLED,
+        );
+        expect(span.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+        span.end();
+      }
+    }
+    expect(asked).toBe(0);
   });
 });
 

@@ -27,7 +27,7 @@ export interface HeadSampling {
    * sampled exactly when its trace id folded to 32 bits (`PooledIdGenerator.lastTraceIdFold`) is
    * below this bound (0: never; 2^32: always), which is the SDK sampler's own rule for a root. The
    * sampler returns nothing else for a root (no attributes, no trace state), so the decision can be
-   * taken without asking it.
+   * taken without asking it; for a child it follows the parent's sampled flag.
    */
   readonly rootUpperBound: number | undefined;
 }

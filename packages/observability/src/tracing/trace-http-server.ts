@@ -196,8 +196,8 @@ function callHandler<Req extends IncomingMessage, Res extends ServerResponse>(
 }
 
 const noLinks: Link[] = [];
-const sampledRoot: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
-const droppedRoot: SamplingResult = Object.freeze({ decision: SamplingDecision.NOT_RECORD });
+const sampledDecision: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
+const droppedDecision: SamplingResult = Object.freeze({ decision: SamplingDecision.NOT_RECORD });
 
 // The sampler sees only the method, so the attributes it is asked with are one shared object per
 // method; the SDK copies them into the span.
@@ -234,12 +234,19 @@ export function startSampledSpan(
   const root = parentSpanContext === undefined || !isSpanContextValid(parentSpanContext);
   const traceId = root ? sampling.ids.randomTraceId() : parentSpanContext.traceId;
   const bound = sampling.rootUpperBound;
+  // With the sampler initTelemetry builds (`rootUpperBound` set), a child follows its parent's
+  // sampled flag (ParentBasedSampler's defaults: AlwaysOn/AlwaysOff for remote and local parents),
+  // so neither case needs the sampler, which would validate the parent's ids once more.
   const decision =
-    root && bound !== undefined
-      ? sampling.ids.lastTraceIdFold < bound
-        ? sampledRoot
-        : droppedRoot
-      : sampling.sampler.shouldSample(parent, traceId, name, kind, attributes, noLinks);
+    bound === undefined
+      ? sampling.sampler.shouldSample(parent, traceId, name, kind, attributes, noLinks)
+      : root
+        ? sampling.ids.lastTraceIdFold < bound
+          ? sampledDecision
+          : droppedDecision
+        : (parentSpanContext.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED
+          ? sampledDecision
+          : droppedDecision;
   if (decision.decision === SamplingDecision.NOT_RECORD) {
     const spanContext: SpanContext = {
       traceId,
