@@ -97,6 +97,32 @@ describe("authenticationLayer with JWTs", () => {
     expect(after.cacheHits - before.cacheHits).toBe(2);
   });
 
+  it("judges each request by its own header when a client's header repeats or changes", async () => {
+    const { layer } = layerWith();
+    const good = `Bearer ${await token({ sub: "repeat-user" })}`;
+    const other = `Bearer ${await token({ sub: "other-user" })}`;
+    const [head, payload] = (await token()).split(".");
+    const forged = `Bearer ${head}.${payload}.AAAA`;
+    const malformed = "Bearer a b";
+    const outcomes: (number | string | undefined)[] = [];
+    for (const authorization of [good, good, forged, forged, good, other, malformed, malformed, good]) {
+      const exchange = fakeExchange({ headers: { authorization } });
+      const response = await layer.handle(exchange, fixedNext());
+      outcomes.push(response.status === 200 ? exchange.identity?.subject : response.status);
+    }
+    expect(outcomes).toEqual([
+      "repeat-user",
+      "repeat-user",
+      401,
+      401,
+      "repeat-user",
+      "other-user",
+      401,
+      401,
+      "repeat-user",
+    ]);
+  });
+
   it("answers 401 with a bare challenge when no credentials are sent", async () => {
     const { layer, logger } = layerWith();
     for (const headers of [{}, { authorization: "Basic dXNlcjpwYXNz" }]) {
