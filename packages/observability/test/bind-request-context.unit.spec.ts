@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { IncomingMessage } from "node:http";
 import { Socket } from "node:net";
 import { context, createContextKey, ROOT_CONTEXT } from "@opentelemetry/api";
@@ -74,6 +75,17 @@ describe("bindRequestContext", () => {
     req.off("probe", removedOnce.listener);
     req.emit("probe");
     expect([kept.calls, removed.calls, removedOnce.calls]).toEqual([["request-3"], [], []]);
+  });
+
+  it("binds an emitter that is not an IncomingMessage (an HTTP/2 compatibility request) as context.bind does", () => {
+    const req = new EventEmitter() as unknown as IncomingMessage;
+    bindRequestContext(req, ROOT_CONTEXT.setValue(key, "http2-request"));
+    const on = recorder();
+    context.with(ROOT_CONTEXT.setValue(key, "elsewhere"), () => req.on("probe", on.listener));
+    req.emit("probe");
+    req.removeListener("probe", on.listener);
+    req.emit("probe");
+    expect(on.calls).toEqual(["http2-request"]);
   });
 
   it("leaves an unbound message as Node has it", () => {

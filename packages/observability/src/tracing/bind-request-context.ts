@@ -24,6 +24,11 @@ let installed = false;
  * @internal
  */
 export function bindRequestContext(req: IncomingMessage, ctx: Context): void {
+  if (!(req instanceof IncomingMessage)) {
+    // An HTTP/2 compatibility request (`Http2ServerRequest`) has a prototype of its own.
+    context.bind(ctx, req);
+    return;
+  }
   if (!installed) install();
   (req as Bindable)[kRequestContext] = ctx;
 }
