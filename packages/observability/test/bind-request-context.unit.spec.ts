@@ -21,6 +21,13 @@ function message(): IncomingMessage {
   return new IncomingMessage(new Socket());
 }
 
+/** A new message bound to a context whose `key` is `value`. */
+function boundMessage(value: string): IncomingMessage {
+  const req = message();
+  bindRequestContext(req, ROOT_CONTEXT.setValue(key, value));
+  return req;
+}
+
 /** The context value each call of the returned listener ran in. */
 function recorder() {
   const calls: unknown[] = [];
@@ -29,8 +36,7 @@ function recorder() {
 
 describe("bindRequestContext", () => {
   it("runs on, addListener and prependListener listeners in the request's context", () => {
-    const req = message();
-    bindRequestContext(req, ROOT_CONTEXT.setValue(key, "request-1"));
+    const req = boundMessage("request-1");
     const on = recorder();
     const add = recorder();
     const prepend = recorder();
@@ -49,8 +55,7 @@ describe("bindRequestContext", () => {
   });
 
   it("runs once and prependOnceListener listeners once, in the request's context", () => {
-    const req = message();
-    bindRequestContext(req, ROOT_CONTEXT.setValue(key, "request-2"));
+    const req = boundMessage("request-2");
     const once = recorder();
     const prependOnce = recorder();
     req.once("probe", once.listener);
@@ -62,8 +67,7 @@ describe("bindRequestContext", () => {
   });
 
   it("removes a bound listener, once or not, by the function that was added, and lists that function", () => {
-    const req = message();
-    bindRequestContext(req, ROOT_CONTEXT.setValue(key, "request-3"));
+    const req = boundMessage("request-3");
     const kept = recorder();
     const removed = recorder();
     const removedOnce = recorder();

@@ -39,31 +39,18 @@ function install(): void {
     "on" | "addListener" | "prependListener" | "once" | "prependOnceListener",
     AddListener
   >;
-  const on = prototype.on;
-  const prependListener = prototype.prependListener;
-  function boundOn(this: Bindable, event: string | symbol, listener: Listener): IncomingMessage {
-    return on.call(this, event, bound(this, event, this[kRequestContext], listener, false));
-  }
-  function boundPrependListener(this: Bindable, event: string | symbol, listener: Listener): IncomingMessage {
-    return prependListener.call(this, event, bound(this, event, this[kRequestContext], listener, false));
-  }
-  function boundOnce(this: Bindable, event: string | symbol, listener: Listener): IncomingMessage {
-    return on.call(this, event, bound(this, event, this[kRequestContext], listener, true));
-  }
-  function boundPrependOnceListener(
-    this: Bindable,
-    event: string | symbol,
-    listener: Listener,
-  ): IncomingMessage {
-    return prependListener.call(this, event, bound(this, event, this[kRequestContext], listener, true));
-  }
-  prototype.on = boundOn;
-  prototype.addListener = boundOn;
-  prototype.prependListener = boundPrependListener;
+  const { on, prependListener } = prototype;
+  const binding = (add: AddListener, once: boolean): AddListener =>
+    function (this: Bindable, event, listener) {
+      return add.call(this, event, bound(this, event, this[kRequestContext], listener, once));
+    };
+  prototype.on = binding(on, false);
+  prototype.addListener = prototype.on;
+  prototype.prependListener = binding(prependListener, false);
   // Node's own `once` would add its wrapper through `on` and hide the listener one level deeper
   // than `removeListener` looks; the once-wrappers here are made like Node's instead.
-  prototype.once = boundOnce;
-  prototype.prependOnceListener = boundPrependOnceListener;
+  prototype.once = binding(on, true);
+  prototype.prependOnceListener = binding(prependListener, true);
 }
 
 /**
