@@ -35,7 +35,9 @@ const chunkSizeLine = /^([0-9a-fA-F]{1,8})[ \t]*(?:;.*)?$/;
  * a body framed by `Content-Length`, by chunked transfer coding, or by the end of the connection
  * (RFC 9112 §6.3). Limits the head and the body so that a misbehaving server cannot make the
  * process buffer without bound. Made for short request/response exchanges such as OTLP exports,
- * not for streaming.
+ * not for streaming. The gateway's streaming `ResponseParser` (@flotilla/gateway, upstream-client)
+ * parses the same grammar more strictly; it cannot be used here because the gateway depends on
+ * this package. Moving that parser below both is the way to have one.
  * @internal
  */
 export class HttpResponseReader {
