@@ -495,8 +495,7 @@ export class SagaRun {
     let updated: SagaRow | undefined;
     try {
       updated = await this.#deps.store.update(this.#deps.pool, {
-        id: row.id,
-        rowVersion: row.rowVersion,
+        previous: row,
         owner: this.#deps.owner,
         state: change.state,
         position: change.position,

@@ -1,7 +1,7 @@
 import { advisoryLockKey } from "@flotilla/service";
 import type pg from "pg";
 import { SagaError, SagaErrorCode } from "../saga-error.js";
-import type { SagaState } from "../saga-state.js";
+import { activeSagaStates, isTerminalSagaState, SagaState } from "../saga-state.js";
 import type { SagaRow, SagaStepRow, StepRecord } from "./saga-row.js";
 
 /**
@@ -32,8 +32,11 @@ export interface NewSaga {
 
 /** A saga state change guarded by optimistic concurrency (id + row_version + lease owner). */
 export interface SagaUpdate {
-  readonly id: string;
-  readonly rowVersion: number;
+  /**
+   * The row as its writer last read or wrote it: the update applies to its id and row_version, and
+   * the row {@link SagaStore.update} returns keeps its other columns.
+   */
+  readonly previous: SagaRow;
   readonly owner: string;
   readonly state: SagaState;
   readonly position: number;
@@ -149,27 +152,58 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
     }
   }
 
-  /** Inserts a new RUNNING saga (one statement: the caller's transaction or its own commit). */
+  /**
+   * Inserts a new RUNNING saga (one statement: the caller's transaction or its own commit). The row
+   * returned is built from what was written and the database's `now()`: reading every column back
+   * made each of a saga's statements cost a row description and 21 parsed values in Node.
+   */
   async insert(db: SagaQueryable, saga: NewSaga): Promise<SagaRow> {
-    const { rows } = await db.query({
+    const input = JSON.stringify(saga.input ?? null);
+    const deadlineMs = saga.deadlineMs ?? null;
+    const leaseOwner = saga.leaseOwner ?? null;
+    const { rows } = await db.query<{ now_ms: number }>({
       name: this.#name("insert"),
       text: `INSERT INTO ${this.sagas} (id, type, version, state, input, deadline, traceparent, correlation_id, lease_owner, lease_until)
        VALUES ($1, $2, $3, 'RUNNING', $4::jsonb, now() + $5 * interval '1 millisecond', $6, $7, $8::text,
                CASE WHEN $8::text IS NULL THEN NULL ELSE now() + $9 * interval '1 millisecond' END)
-       RETURNING ${this.#columns}`,
+       RETURNING ${nowMs}`,
       values: [
         saga.id,
         saga.type,
         saga.version,
-        JSON.stringify(saga.input ?? null),
-        saga.deadlineMs ?? null,
+        input,
+        deadlineMs,
         saga.traceparent ?? null,
         saga.correlationId ?? null,
-        saga.leaseOwner ?? null,
+        leaseOwner,
         saga.leaseTtlMs,
       ],
     });
-    return toSaga(rows[0] ?? {});
+    const now = Number(rows[0]?.now_ms);
+    return {
+      id: saga.id,
+      type: saga.type,
+      version: saga.version,
+      state: SagaState.Running,
+      // As stored: what a run resumed from the row would read, not the caller's object.
+      input: JSON.parse(input),
+      data: {},
+      position: 0,
+      deadline: deadlineMs === null ? null : new Date(now + deadlineMs),
+      error: null,
+      attempts: 0,
+      leaseOwner,
+      leaseUntil: leaseOwner === null ? null : new Date(now + saga.leaseTtlMs),
+      rowVersion: 0,
+      traceparent: saga.traceparent ?? null,
+      correlationId: saga.correlationId ?? null,
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+      endedAt: null,
+      deadlineInMs: deadlineMs,
+      uncertainSteps: [],
+      firstEnd: null,
+    };
   }
 
   /**
@@ -222,10 +256,14 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
        RETURNING ${this.#columns}, c.first_claim`;
   }
 
-  /** Applies `update` with its step log entries in one statement; false when the row changed hands (lost). */
+  /**
+   * Applies `update` with its step log entries in one statement; undefined when the row changed
+   * hands (lost). The row returned is `update.previous` with the change applied and the database's
+   * `now()` for its timestamps, as {@link SagaStore.insert} builds its row.
+   */
   async update(db: SagaQueryable, update: SagaUpdate): Promise<SagaRow | undefined> {
-    const steps = update.steps;
-    const { rows } = await db.query({
+    const previous = update.previous;
+    const { rows } = await db.query<{ now_ms: number }>({
       name: this.#name("update"),
       text: `WITH s AS (
          UPDATE ${this.sagas} SET state = $4, position = $5, data = $6::jsonb, error = $7, attempts = $8,
@@ -233,21 +271,21 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
                 lease_until = CASE WHEN $4 IN ('RUNNING', 'COMPENSATING') THEN now() + $9 * interval '1 millisecond' END,
                 lease_owner = CASE WHEN $4 IN ('RUNNING', 'COMPENSATING') THEN lease_owner END,
                 ended_at = CASE WHEN $4 IN ('COMPLETED', 'COMPENSATED', 'ABORTED') THEN now() END,
-                uncertain_steps = $18::text[],
+                uncertain_steps = $11::text[],
                 first_end = coalesce(first_end,
                   CASE WHEN $4 IN ('COMPLETED', 'COMPENSATED', 'FAILED_COMPENSATION', 'ABORTED') THEN $4 END)
          WHERE id = $1 AND row_version = $2 AND lease_owner = $3
-         RETURNING ${this.#columns}),
+         RETURNING id, ${nowMs}),
        ins AS (
          INSERT INTO ${this.steps} (saga_id, step, kind, status, attempt, started_at, ended_at, error, result)
          SELECT s.id, t.step, t.kind, t.status, t.attempt, t.started_at, t.ended_at, t.error, t.result
-         FROM s CROSS JOIN unnest($10::text[], $11::text[], $12::text[], $13::int[], $14::timestamptz[],
-                                  $15::timestamptz[], $16::text[], $17::jsonb[])
-              AS t(step, kind, status, attempt, started_at, ended_at, error, result))
-       SELECT * FROM s`,
+         FROM s CROSS JOIN json_to_recordset($10::json)
+              AS t(step text, kind text, status text, attempt int, started_at timestamptz,
+                   ended_at timestamptz, error text, result jsonb))
+       SELECT now_ms FROM s`,
       values: [
-        update.id,
-        update.rowVersion,
+        previous.id,
+        previous.rowVersion,
         update.owner,
         update.state,
         update.position,
@@ -255,18 +293,42 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
         update.error,
         update.attempts,
         update.leaseTtlMs,
-        steps.map((s) => s.step),
-        steps.map((s) => s.kind),
-        steps.map((s) => s.status),
-        steps.map((s) => s.attempt),
-        steps.map((s) => s.startedAt),
-        steps.map((s) => s.endedAt),
-        steps.map((s) => s.error),
-        steps.map((s) => (s.result === undefined ? null : JSON.stringify(s.result))),
+        // One JSON array for the step log: pg would otherwise encode eight array literals, one value at a time.
+        JSON.stringify(
+          update.steps.map((s) => ({
+            step: s.step,
+            kind: s.kind,
+            status: s.status,
+            attempt: s.attempt,
+            started_at: s.startedAt,
+            ended_at: s.endedAt,
+            error: s.error,
+            result: s.result ?? null,
+          })),
+        ),
         update.uncertainSteps,
       ],
     });
-    return rows[0] === undefined ? undefined : toSaga(rows[0]);
+    if (rows[0] === undefined) return undefined;
+    const now = Number(rows[0].now_ms);
+    const state = update.state;
+    const leased = activeSagaStates.includes(state);
+    return {
+      ...previous,
+      state,
+      position: update.position,
+      data: update.data,
+      error: update.error,
+      attempts: update.attempts,
+      leaseOwner: leased ? update.owner : null,
+      leaseUntil: leased ? new Date(now + update.leaseTtlMs) : null,
+      rowVersion: previous.rowVersion + 1,
+      updatedAt: new Date(now),
+      endedAt: isTerminalSagaState(state) ? new Date(now) : null,
+      deadlineInMs: previous.deadline === null ? null : previous.deadline.getTime() - now,
+      uncertainSteps: update.uncertainSteps,
+      firstEnd: previous.firstEnd ?? (leased ? null : state),
+    };
   }
 
   /** Extends the leases `owner` still holds among `ids`; returns those ids (the others were lost). */
@@ -411,6 +473,9 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
     lease_until, row_version, traceparent, correlation_id, created_at, updated_at, ended_at,
     uncertain_steps, first_end, (extract(epoch FROM deadline - now()) * 1000)::float8 AS deadline_in_ms`;
 }
+
+/** The statement's `now()` in epoch milliseconds, the one value a write reads back. */
+const nowMs = "(extract(epoch FROM now()) * 1000)::float8 AS now_ms";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
