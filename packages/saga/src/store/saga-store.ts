@@ -259,7 +259,9 @@ CREATE INDEX IF NOT EXISTS saga_steps_saga ON ${this.steps} (saga_id, seq);`);
   /**
    * Applies `update` with its step log entries in one statement; undefined when the row changed
    * hands (lost). The row returned is `update.previous` with the change applied and the database's
-   * `now()` for its timestamps, as {@link SagaStore.insert} builds its row.
+   * `now()` for its timestamps, as {@link SagaStore.insert} builds its row. Its `data` is the object
+   * written: the same JSON values as a read of the row gives, with object keys in the order written
+   * rather than in jsonb's order.
    */
   async update(db: SagaQueryable, update: SagaUpdate): Promise<SagaRow | undefined> {
     const previous = update.previous;
