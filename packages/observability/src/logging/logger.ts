@@ -20,7 +20,7 @@ import { traceFieldsJson } from "./trace-fields-json.js";
  *
  * Output:
  * - JSON to stdout goes through an asynchronous `pino.destination` (`sync: false`): lines are
- *   handed over in batches, once they reach 4096 characters or 10 ms after the first of them, and
+ *   handed over in batches, once they reach 16384 characters or 10 ms after the first of them, and
  *   written by `fs.write` off the call's path; lines that arrive during a write go out together in
  *   the next one. No `minLength`: it would hold the lines of a quiet service back until kilobytes
  *   piled up. pino flushes everything synchronously on `exit`; a process ended by a signal must
