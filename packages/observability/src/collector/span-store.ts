@@ -271,9 +271,9 @@ export class SpanStore {
     if (span.endTimeUnixNano > record.endNs) record.endNs = span.endTimeUnixNano;
     if (isErrorSpan(span)) record.errorCount++;
     if (!record.services.includes(span.service)) {
-      // A list made by its first push would reserve room for 17 services.
-      if (record.services.length === 0) record.services = [span.service];
-      else record.services.push(span.service);
+      // A new list of the exact size: one grown by a push would reserve room for 17 services, in
+      // every trace that crosses two.
+      record.services = record.services.length === 0 ? [span.service] : [...record.services, span.service];
       this.#tracesPerService.set(span.service, (this.#tracesPerService.get(span.service) ?? 0) + 1);
     }
   }

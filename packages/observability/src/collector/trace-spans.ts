@@ -27,7 +27,8 @@ export class TraceSpans implements ReadonlyMap<string, CollectedSpan> {
       this.#many.set(span.spanId, span);
     } else if (this.#list !== undefined) {
       if (this.#list.length < maxListed) {
-        this.#list.push(span);
+        // A new list of the exact size: one grown by a push would make room for 17 more spans.
+        this.#list = [...this.#list, span];
         return;
       }
       this.#many = new Map(this.#list.map((listed) => [listed.spanId, listed]));
