@@ -76,6 +76,8 @@ describe("collectSpans", () => {
       ["api", "0000000000000001", undefined],
       ["unknown_service", "0000000000000002", undefined],
     ]);
+    // A root span has no parentSpanId key at all, as the type's optional property promises.
+    expect(Object.keys(batch.spans[0]!)).not.toContain("parentSpanId");
     expect(batch.spans[0]!.durationMs).toBe(0.00001);
     expect(batch.rejections).toEqual([
       { path: "resourceSpans[0].scopeSpans[0].spans[1]", reason: "trace id is missing or all zeros" },
