@@ -22,6 +22,7 @@ import {
 import { knownHttpMethods, otherHttpMethod } from "../metrics/http-method.js";
 import { type ContextCarrier, isHeadersLike } from "./context-carrier.js";
 import { type HeadSampling, registeredHeadSampling } from "./head-sampling.js";
+import { emptyContext } from "./linked-context.js";
 import { methodAttributes, startSampledSpan } from "./trace-http-server.js";
 import { extractTraceparent } from "./traceparent.js";
 
@@ -97,6 +98,11 @@ function start(
 ): CallSpan {
   const method = knownHttpMethods.has(init.method) ? init.method : otherHttpMethod;
   const name = `${method === otherHttpMethod ? "HTTP" : method} ${init.route}`;
+  // Outside any request (a job, a script, a timer) or without trace headers, the parent is the
+  // API's empty root, whose `setValue` copies a Map and makes three closures: the linked empty
+  // context is the same context for one small object (960 → 410 ns for an unsampled client span
+  // with its `traceparent`, measured in a loop).
+  if (parent === ROOT_CONTEXT) parent = emptyContext;
   const span = startSampledSpan(sampling, name, methodAttributes(method), parent, kind);
   if (span.isRecording()) {
     span.setAttribute(ATTR_HTTP_ROUTE, init.route);
