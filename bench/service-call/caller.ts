@@ -63,7 +63,8 @@ async function setUp(): Promise<{ call: Call; close: () => Promise<void> }> {
           : initTelemetry({
               serviceName: "bench-caller",
               instanceId,
-              sampleRatio: 0.1,
+              // BENCH_SAMPLE_RATIO: another ratio (an experiment, never published); the callee follows it.
+              sampleRatio: Number(process.env.BENCH_SAMPLE_RATIO ?? 0.1),
               // BENCH_EXPORTER_CALLER=none: the same spans, not exported (an experiment, never published).
               exporter: process.env.BENCH_EXPORTER_CALLER === "none" ? "none" : "otlp",
               endpoint: config.tracesUrl,

@@ -35,7 +35,8 @@ type Contender = (typeof allContenders)[number];
 // Experiments, never published (a summary on stdout instead of RESULTS.md):
 // `--only=flotilla,moleculer` runs just those contenders; BENCH_EXPORTER_CALLER=none and
 // BENCH_EXPORTER_CALLEE=none keep the spans but do not export them; BENCH_MAX_SPANS sets the
-// collector's retention. Every caller also prints its GCs and stalls to stderr (stall-diagnostics.ts).
+// collector's retention; BENCH_SAMPLE_RATIO sets the caller's sampling ratio (the callee's spans
+// follow the caller's decision). Every caller also prints its GCs and stalls to stderr (stall-diagnostics.ts).
 const only = process.argv
   .find((a) => a.startsWith("--only="))
   ?.slice("--only=".length)
@@ -45,7 +46,7 @@ if (only?.some((c) => !(allContenders as readonly string[]).includes(c))) {
 }
 const experiment =
   only !== undefined ||
-  ["BENCH_EXPORTER_CALLER", "BENCH_EXPORTER_CALLEE", "BENCH_MAX_SPANS"].some(
+  ["BENCH_EXPORTER_CALLER", "BENCH_EXPORTER_CALLEE", "BENCH_MAX_SPANS", "BENCH_SAMPLE_RATIO"].some(
     (name) => process.env[name] !== undefined,
   );
 const contenders: readonly Contender[] =

@@ -121,7 +121,7 @@ export function inboundCallSpan(headers: ContextCarrier, init: CallSpanInit): Ca
   const sampling = registeredHeadSampling();
   const parent =
     (isHeadersLike(headers) ? undefined : extractTraceparent(sampling, headers)) ??
-    propagation.extract(ROOT_CONTEXT, headers);
+    propagation.extract(emptyContext, headers);
   return start(SpanKind.SERVER, init, parent, sampling);
 }
 

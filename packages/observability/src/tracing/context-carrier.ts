@@ -2,10 +2,12 @@ import {
   type Context,
   context,
   propagation,
+  ROOT_CONTEXT,
   type TextMapGetter,
   type TextMapSetter,
 } from "@opentelemetry/api";
 import { registeredHeadSampling } from "./head-sampling.js";
+import { emptyContext } from "./linked-context.js";
 import { injectTraceparent } from "./traceparent.js";
 
 /** A `Headers`-like carrier: the Fetch API's `Headers`, undici's, or anything with the same methods. */
@@ -68,5 +70,7 @@ export function injectContext<C extends ContextCarrier>(carrier: C, ctx: Context
  * malformed or missing header leaves `base` as it is; extraction never throws.
  */
 export function extractContext(carrier: ContextCarrier, base: Context = context.active()): Context {
-  return propagation.extract(base, carrier, carrierGetter);
+  // The linked empty context for the API's root: the propagators' `setValue` on the root copies a
+  // Map and makes three closures (see `LinkedContext`).
+  return propagation.extract(base === ROOT_CONTEXT ? emptyContext : base, carrier, carrierGetter);
 }

@@ -6,7 +6,6 @@ import {
   isSpanContextValid,
   type Link,
   propagation,
-  ROOT_CONTEXT,
   type Span,
   type SpanContext,
   SpanKind,
@@ -146,7 +145,7 @@ export function traceHttpServer<Req extends IncomingMessage, Res extends ServerR
     const parent =
       sampling?.propagationHeaders?.presentIn(req.rawHeaders) === false
         ? emptyContext
-        : (extractTraceparent(sampling, req.headers) ?? propagation.extract(ROOT_CONTEXT, req.headers));
+        : (extractTraceparent(sampling, req.headers) ?? propagation.extract(emptyContext, req.headers));
     const span = startSampledSpan(sampling, name, methodAttributes(method), parent);
     if (!span.isRecording()) {
       // Unsampled: the span only carries the ids (and the decision) on to outbound calls. The
