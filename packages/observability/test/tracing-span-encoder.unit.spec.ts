@@ -84,6 +84,34 @@ describe("encodeTraceExportRequest", () => {
     expect(Buffer.from(encodeTraceExportRequest(spans))).toEqual(sdkBytes(spans));
   });
 
+  it("writes the SDK's bytes for attributes that repeat, change every span, alternate or settle", () => {
+    const t = start();
+    for (let i = 0; i < 300; i++) {
+      t.tracer
+        .startSpan("op", {
+          attributes: {
+            same: "GET",
+            changing: i,
+            alternating: i % 2 === 0 ? "a" : "b",
+            settling: i < 150 ? `v${i}` : "settled",
+            typeChanging: i % 3 === 0 ? 1 : i % 3 === 1 ? "1" : true,
+            zero: i % 2 === 0 ? 0 : -0,
+          },
+        })
+        .end();
+      // Some attributes only on some spans, and in a different order.
+      if (i % 7 === 0)
+        t.tracer.startSpan("other", { attributes: { settling: "settled", same: "POST" } }).end();
+    }
+    const spans = t.finishedSpans();
+    // In several requests too: what is remembered outlives a request.
+    for (let from = 0; from < spans.length; from += 64) {
+      const some = spans.slice(from, from + 64);
+      expect(Buffer.from(encodeTraceExportRequest(some))).toEqual(sdkBytes(some));
+    }
+    expect(Buffer.from(encodeTraceExportRequest(spans))).toEqual(sdkBytes(spans));
+  });
+
   it("writes the SDK's bytes for any attribute values", () => {
     const t = start();
     const value = fc.oneof(

@@ -67,6 +67,14 @@ for (let i = 0; i < 6; i++) {
   hexValues[65 + i] = 10 + i;
 }
 
+// A span attribute's whole encoded KeyValue, by key, for the last value seen under that key: most
+// attributes repeat from span to span with the same value (the method, the route, the scheme, the
+// protocol, the host), and copying their bytes is cheaper than encoding them again.
+const spanAttributesField = 9;
+const maxCachedKeys = 256;
+const maxCachedKeyValue = 128;
+const lastKeyValues = new Map<string, { value: unknown; bytes: Uint8Array; misses: number }>();
+
 const twoTo32 = 2 ** 32;
 const minInt64 = -(2 ** 63);
 const maxInt64 = 2 ** 63;
@@ -235,16 +243,49 @@ class SpanWriter {
     if (attributes === undefined) return;
     for (const key in attributes) {
       if (!Object.hasOwn(attributes, key)) continue;
+      const value = attributes[key];
+      const cached = field === spanAttributesField ? lastKeyValues.get(key) : undefined;
+      if (cached !== undefined && cached.value === value) {
+        cached.misses = 0;
+        this.copy(cached.bytes);
+        continue;
+      }
+      const at = this.#pos;
       this.tag(field, lengthDelimited);
       const keyValue = this.begin();
       this.tag(1, lengthDelimited);
       this.string(key);
       this.tag(2, lengthDelimited);
-      const value = this.begin();
-      this.anyValue(attributes[key]);
-      this.end(value);
+      const anyValue = this.begin();
+      this.anyValue(value);
+      this.end(anyValue);
       this.end(keyValue);
+      if (field === spanAttributesField && typeof value !== "object" && this.#pos - at <= maxCachedKeyValue) {
+        if (cached === undefined) {
+          if (lastKeyValues.size < maxCachedKeys)
+            lastKeyValues.set(key, {
+              value,
+              bytes: new Uint8Array(this.#buf.subarray(at, this.#pos)),
+              misses: 0,
+            });
+        } else if (++cached.misses < 4 || cached.misses % 64 === 0) {
+          // A key whose value keeps changing (a port, a path with an id) is remembered again only
+          // now and then, rather than copied out for every span.
+          cached.value = value;
+          cached.bytes = new Uint8Array(this.#buf.subarray(at, this.#pos));
+        }
+      }
     }
+  }
+
+  /** Bytes already encoded, as they are. */
+  copy(bytes: Uint8Array): void {
+    const length = bytes.length;
+    this.#reserve(length);
+    const buf = this.#buf;
+    let pos = this.#pos;
+    for (let i = 0; i < length; i++) buf[pos++] = bytes[i]!;
+    this.#pos = pos;
   }
 
   anyValue(value: AttributeValue | undefined | null | object): void {
