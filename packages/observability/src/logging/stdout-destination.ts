@@ -18,12 +18,13 @@ const slabBytes = 256 * 1024;
  *   costs the event loop a few microseconds (a request to the libuv thread pool, a wake-up of one
  *   of its threads, a completion callback) and that thread CPU time; per line, under load, it
  *   cost more than formatting the line. Batches of 4096 characters (about 18 access-log lines)
- *   still cost 0.4–0.7 µs of system time per line, 16384 about a third of that (measured with
- *   `bench/telemetry`'s logger loop). A quiet service's line waits at most 10 ms.
+ *   still cost about half a microsecond of system time per line, batches of 16384 about half
+ *   that (`bench/telemetry/request-cost.ts`, the log line alone). A quiet service's line waits
+ *   at most 10 ms.
  * - Buffers, not strings: in its default `utf8` mode SonicBoom appends every line to one pending
  *   string and measures that whole string's UTF-8 length again on each write, so while a write
  *   is in flight every further line costs time in proportion to the lines already waiting.
- * - Batches are encoded one after the other into 64 KiB slabs, each batch a view of its slab that
+ * - Batches are encoded one after the other into 256 KiB slabs, each batch a view of its slab that
  *   is never written again, rather than into a Buffer each: a batch of 16384 characters is too big
  *   for Node's Buffer pool, and one new ArrayBuffer per batch (thousands a second under load)
  *   made V8 run a full mark-compact every few hundred milliseconds in a traced service.
