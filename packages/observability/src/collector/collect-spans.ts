@@ -48,8 +48,8 @@ export function collectSpans(request: OtlpTraceRequest): CollectedBatch {
         const parent =
           span.parentSpanId === "" || span.parentSpanId === zeroSpanId ? undefined : span.parentSpanId;
         // One literal, then the parent set on the object: a spread in the middle of the literal
-        // made V8 build every span property by property in the runtime, into an object about three
-        // times the size, which the store keeps (2.1 µs per span against 0.3, collector loop).
+        // made V8 define every property of every span one by one in its runtime (2.1 µs per span
+        // against 0.3, measured decoding and collecting export requests in a loop).
         const collected: { -readonly [K in keyof CollectedSpan]: CollectedSpan[K] } = {
           traceId: span.traceId,
           spanId: span.spanId,
