@@ -7,23 +7,15 @@
 // diagnostic for the telemetry benchmark, not a benchmark of an issue; spans are not exported
 // (`exporter: "none"`), log lines go to stdout (redirect it to /dev/null).
 // FLOTILLA_BENCH_PARTS=trace,metrics,log (default: all) as in server.ts.
-import { createServer, IncomingMessage, type RequestListener, ServerResponse } from "node:http";
+import { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import {
-  createLogger,
-  createMetrics,
-  initTelemetry,
-  instrumentServer,
-  setHttpRoute,
-  traceHttpServer,
-} from "@flotilla/observability";
+import { helloServer, isHelloMode } from "./hello-server.ts";
 
 const mode = process.argv[2] ?? "bare";
-if (!["bare", "sampled", "full"].includes(mode))
-  throw new Error("usage: request-cost.ts <bare|sampled|full> [requests]");
+if (!isHelloMode(mode)) throw new Error("usage: request-cost.ts <bare|sampled|full> [requests]");
 const requests = Number(process.argv[3] ?? 1_000_000);
-const parts = new Set((process.env.FLOTILLA_BENCH_PARTS ?? "trace,metrics,log").split(","));
+const parts = process.env.FLOTILLA_BENCH_PARTS ?? "trace,metrics,log";
 
 /** A connection that takes every write and never reads. */
 class DiscardingSocket extends Duplex {
@@ -36,33 +28,7 @@ class DiscardingSocket extends Duplex {
 }
 const socket = new DiscardingSocket() as unknown as Socket;
 
-const server = createServer();
-if (mode === "bare") {
-  server.on("request", ((_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.end("hello");
-  }) satisfies RequestListener);
-} else {
-  if (parts.has("trace"))
-    initTelemetry({
-      serviceName: "bench-hello",
-      sampleRatio: mode === "full" ? 1 : 0.1,
-      exporter: "none",
-      instrumentations: { http: false, undici: false, pg: false },
-    });
-  const metrics = createMetrics({ service: "bench-hello", instanceId: "bench-1", collectDefaults: false });
-  const log = parts.has("log")
-    ? createLogger({ service: "bench-hello", instanceId: "bench-1", pretty: false })
-    : undefined;
-  const handler: RequestListener = (req, res) => {
-    setHttpRoute("/hello");
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.end("hello");
-    log?.info({ method: req.method, route: "/hello", status: 200 }, "request");
-  };
-  server.on("request", parts.has("trace") ? traceHttpServer(handler) : handler);
-  if (parts.has("metrics")) instrumentServer(server, metrics, { route: () => "/hello" });
-}
+const server = helloServer(mode, "none");
 
 const rawHeaders = ["Host", "127.0.0.1:8080", "User-Agent", "wrk"];
 function serveOne(): void {
@@ -100,7 +66,7 @@ const before = process.cpuUsage();
 await serve(requests);
 const cpu = process.cpuUsage(before);
 process.stderr.write(
-  `${mode}${mode === "bare" ? "" : ` (${[...parts].join(",")})`}: ${((cpu.user + cpu.system) / requests).toFixed(2)} µs CPU per request ` +
+  `${mode}${mode === "bare" ? "" : ` (${parts})`}: ${((cpu.user + cpu.system) / requests).toFixed(2)} µs CPU per request ` +
     `(user ${(cpu.user / requests).toFixed(2)}, system ${(cpu.system / requests).toFixed(2)})\n`,
 );
 process.exit(0);
