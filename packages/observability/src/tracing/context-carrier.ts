@@ -2,12 +2,11 @@ import {
   type Context,
   context,
   propagation,
-  ROOT_CONTEXT,
   type TextMapGetter,
   type TextMapSetter,
 } from "@opentelemetry/api";
 import { registeredHeadSampling } from "./head-sampling.js";
-import { emptyContext } from "./linked-context.js";
+import { linkedRoot } from "./linked-context.js";
 import { injectTraceparent } from "./traceparent.js";
 
 /** A `Headers`-like carrier: the Fetch API's `Headers`, undici's, or anything with the same methods. */
@@ -70,7 +69,5 @@ export function injectContext<C extends ContextCarrier>(carrier: C, ctx: Context
  * malformed or missing header leaves `base` as it is; extraction never throws.
  */
 export function extractContext(carrier: ContextCarrier, base: Context = context.active()): Context {
-  // The linked empty context for the API's root: the propagators' `setValue` on the root copies a
-  // Map and makes three closures (see `LinkedContext`).
-  return propagation.extract(base === ROOT_CONTEXT ? emptyContext : base, carrier, carrierGetter);
+  return propagation.extract(linkedRoot(base), carrier, carrierGetter);
 }

@@ -1,4 +1,4 @@
-import type { Context } from "@opentelemetry/api";
+import { type Context, ROOT_CONTEXT } from "@opentelemetry/api";
 
 /**
  * An OpenTelemetry `Context` as a chain of single entries: `setValue` adds one link in front of
@@ -38,3 +38,13 @@ export class LinkedContext implements Context {
 
 /** A context with no values, like `ROOT_CONTEXT`. @internal */
 export const emptyContext: Context = new LinkedContext(undefined, undefined, undefined);
+
+/**
+ * `ctx`, or {@link emptyContext} when it is the API's `ROOT_CONTEXT` (what `context.active()` gives
+ * outside any request): the same empty context, on which the first `setValue` makes one small
+ * object instead of a copied Map and three closures (an unsampled client span with its
+ * `traceparent`, in a loop: 960 → 410 ns). @internal
+ */
+export function linkedRoot(ctx: Context): Context {
+  return ctx === ROOT_CONTEXT ? emptyContext : ctx;
+}

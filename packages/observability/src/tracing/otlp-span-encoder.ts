@@ -242,40 +242,55 @@ class SpanWriter {
   attributes(field: number, attributes: Attributes | undefined): void {
     if (attributes === undefined) return;
     for (const key in attributes) {
+      if (Object.hasOwn(attributes, key)) this.keyValue(field, key, attributes[key]);
+    }
+  }
+
+  /** One attribute as the `KeyValue` field `field`. */
+  keyValue(field: number, key: string, value: AttributeValue | undefined): void {
+    this.tag(field, lengthDelimited);
+    const keyValue = this.begin();
+    this.tag(1, lengthDelimited);
+    this.string(key);
+    this.tag(2, lengthDelimited);
+    const anyValue = this.begin();
+    this.anyValue(value);
+    this.end(anyValue);
+    this.end(keyValue);
+  }
+
+  /**
+   * A span's attributes (field 9), each copied from {@link lastKeyValues} when its key comes back
+   * with the value it had last time.
+   */
+  spanAttributes(attributes: Attributes): void {
+    for (const key in attributes) {
       if (!Object.hasOwn(attributes, key)) continue;
       const value = attributes[key];
-      const cached = field === spanAttributesField ? lastKeyValues.get(key) : undefined;
+      const cached = lastKeyValues.get(key);
       if (cached !== undefined && cached.value === value) {
         cached.misses = 0;
         this.copy(cached.bytes);
         continue;
       }
       const at = this.#pos;
-      this.tag(field, lengthDelimited);
-      const keyValue = this.begin();
-      this.tag(1, lengthDelimited);
-      this.string(key);
-      this.tag(2, lengthDelimited);
-      const anyValue = this.begin();
-      this.anyValue(value);
-      this.end(anyValue);
-      this.end(keyValue);
-      if (field === spanAttributesField && typeof value !== "object" && this.#pos - at <= maxCachedKeyValue) {
-        if (cached === undefined) {
-          if (lastKeyValues.size < maxCachedKeys)
-            lastKeyValues.set(key, {
-              value,
-              bytes: new Uint8Array(this.#buf.subarray(at, this.#pos)),
-              misses: 0,
-            });
-        } else if (++cached.misses < 4 || cached.misses % 64 === 0) {
-          // A key whose value keeps changing (a port, a path with an id) is remembered again only
-          // now and then, rather than copied out for every span.
-          cached.value = value;
-          cached.bytes = new Uint8Array(this.#buf.subarray(at, this.#pos));
-        }
+      this.keyValue(spanAttributesField, key, value);
+      if (typeof value === "object" || this.#pos - at > maxCachedKeyValue) continue;
+      if (cached === undefined) {
+        if (lastKeyValues.size < maxCachedKeys)
+          lastKeyValues.set(key, { value, bytes: this.#copyOut(at), misses: 0 });
+      } else if (++cached.misses < 4 || cached.misses % 64 === 0) {
+        // A key whose value keeps changing (a port, a path with an id) is remembered again only
+        // now and then, rather than copied out for every span.
+        cached.value = value;
+        cached.bytes = this.#copyOut(at);
       }
     }
+  }
+
+  /** A copy of what was written from `at` on: the buffer is reused once the request is sent. */
+  #copyOut(at: number): Uint8Array {
+    return new Uint8Array(this.#buf.subarray(at, this.#pos));
   }
 
   /** Bytes already encoded, as they are. */
@@ -393,7 +408,7 @@ class SpanWriter {
     this.time(span.startTime);
     this.tag(8, fixed64);
     this.time(span.endTime);
-    this.attributes(9, span.attributes);
+    this.spanAttributes(span.attributes);
     this.tag(10, varint);
     this.uint(span.droppedAttributesCount);
     for (const event of span.events) {
