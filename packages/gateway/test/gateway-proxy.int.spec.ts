@@ -1,5 +1,6 @@
 // The gateway's proxying against real upstream processes: routing, forwarding headers, hop-by-hop
 // removal, rewrite, canary split, retries, the breaker, streaming both ways, SSE and WebSocket.
+import { connect } from "node:net";
 import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -335,5 +336,91 @@ describe("streaming", () => {
     expect(known.statusCode).toBe(413);
     await known.body.dump();
     expect(await a.requests()).toBe(before);
+  });
+});
+
+/** Writes `bytes` on a fresh connection; resolves with all the server sent once it closed the connection. */
+function untilClosed(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let received = "";
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+    });
+    socket.on("end", () => resolve(received));
+    socket.on("error", reject);
+    socket.write(bytes);
+  });
+}
+
+/** The responses in a raw HTTP/1.1 answer, in order, bodies framed by Content-Length (or none). */
+function responses(raw: string): { status: number; headers: Map<string, string>; body: string }[] {
+  const out: { status: number; headers: Map<string, string>; body: string }[] = [];
+  let pos = 0;
+  while (pos < raw.length) {
+    const end = raw.indexOf("\r\n\r\n", pos);
+    if (end < 0) throw new Error(`unterminated head at ${pos}: ${JSON.stringify(raw.slice(pos))}`);
+    const [statusLine, ...lines] = raw.slice(pos, end).split("\r\n");
+    const headers = new Map<string, string>();
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      const name = line.slice(0, colon).toLowerCase();
+      if (headers.has(name)) throw new Error(`header ${name} twice`);
+      headers.set(name, line.slice(colon + 1).trim());
+    }
+    const length = Number(headers.get("content-length") ?? 0);
+    const hasBody = !/ (204|304) /.test(statusLine!) && out.length !== 2;
+    const body = hasBody ? raw.slice(end + 4, end + 4 + length) : "";
+    out.push({ status: Number(statusLine!.split(" ")[1]), headers, body });
+    pos = end + 4 + body.length;
+  }
+  return out;
+}
+
+describe("response writing", () => {
+  it("answers pipelined requests in order, frames each whole body with Content-Length, and closes on request", async () => {
+    await start({
+      upstreams: { a: { urls: [a.url] } },
+      routes: [{ id: "r", match: { path: { prefix: "/" } }, upstream: "a" }],
+    });
+    const port = Number(new URL(gateway!.url).port);
+    // The third is a HEAD: its answer has a Content-Length-free head and no body, then the close.
+    const raw = await untilClosed(
+      port,
+      "GET /echo/1 HTTP/1.1\r\nHost: a\r\n\r\n" +
+        "GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n" +
+        "HEAD /echo/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    const [first, second, third, ...rest] = responses(raw);
+    expect(rest).toEqual([]);
+    // The upstream sent this body chunked; the gateway had it whole and sends its length.
+    expect(first!.status).toBe(200);
+    expect(first!.headers.get("transfer-encoding")).toBeUndefined();
+    expect(Number(first!.headers.get("content-length"))).toBe(Buffer.byteLength(first!.body));
+    expect(JSON.parse(first!.body)).toMatchObject({ name: "a", url: "/echo/1" });
+    expect(first!.headers.get("connection")).toBe("keep-alive");
+    expect(first!.headers.get("keep-alive")).toMatch(/^timeout=\d+$/);
+    expect(first!.headers.has("date")).toBe(true);
+    expect(first!.headers.has("x-hop")).toBe(false);
+    expect(second!.status).toBe(204);
+    expect(second!.headers.has("content-length")).toBe(false);
+    expect(second!.headers.has("transfer-encoding")).toBe(false);
+    expect(third!.status).toBe(200);
+    expect(third!.headers.get("connection")).toBe("close");
+    expect(third!.body).toBe("");
+  });
+
+  it("closes after answering an HTTP/1.0 request that did not ask to keep the connection", async () => {
+    await start({
+      upstreams: { a: { urls: [a.url] } },
+      routes: [{ id: "r", match: { path: { prefix: "/" } }, upstream: "a" }],
+    });
+    const port = Number(new URL(gateway!.url).port);
+    const raw = await untilClosed(port, "GET /echo/10 HTTP/1.0\r\nHost: a\r\n\r\n");
+    const [only, ...rest] = responses(raw);
+    expect(rest).toEqual([]);
+    expect(only!.status).toBe(200);
+    expect(only!.headers.get("connection")).toBe("close");
+    expect(JSON.parse(only!.body)).toMatchObject({ url: "/echo/10" });
   });
 });

@@ -6,6 +6,7 @@ import { GatewayError, GatewayErrorCode } from "../chain/gateway-error.js";
 import type { ResponseHeaders } from "../chain/gateway-response.js";
 import { mergeResponseHeaders, mergeVary } from "../chain/merge-response-headers.js";
 import type { UpstreamHandler } from "../upstream-client/upstream-handler.js";
+import { writeDirectResponse } from "./direct-response.js";
 import { connectionListed, isHopByHop } from "./hop-by-hop.js";
 import type { UpgradeRequest } from "./upgrade-request.js";
 
@@ -55,6 +56,8 @@ export class ProxyAttempt implements UpstreamHandler {
   #chunks: Buffer[] | undefined;
   #bytes = 0;
   #headers: ResponseHeaders | undefined;
+  /** The upstream's head, kept until the client's head is written (HTTP/1.x streaming only). */
+  #pendingHead: string[] | undefined;
   #retryAfter: string | undefined;
   #done = false;
   #resume: (() => void) | undefined;
@@ -63,6 +66,7 @@ export class ProxyAttempt implements UpstreamHandler {
     const held = this.#held;
     if (held === undefined || this.#done) return;
     this.#held = undefined;
+    this.#writePendingHead();
     const res = this.#exchange.res as ServerResponse;
     // Back-pressure catches up at the next chunk: it finds the client's buffer full and pauses.
     if (!res.write(held)) res.once("drain", this.#onDrain);
@@ -118,9 +122,18 @@ export class ProxyAttempt implements UpstreamHandler {
       mergeResponseHeaders(headers, exchange.responseHeaders);
       res.writeHead(statusCode, headers);
     } else {
-      res.writeHead(statusCode, responseHeaderList(rawHeaders, exchange.responseHeaders));
+      // Written with the body when the whole response is in by the end of this turn.
+      this.#pendingHead = rawHeaders;
     }
     return true;
+  }
+
+  #writePendingHead(): void {
+    const raw = this.#pendingHead;
+    if (raw === undefined) return;
+    this.#pendingHead = undefined;
+    const res = this.#exchange.res as ServerResponse;
+    res.writeHead(this.#status, responseHeaderList(raw, this.#exchange.responseHeaders));
   }
 
   onData(chunk: Buffer): boolean {
@@ -134,6 +147,7 @@ export class ProxyAttempt implements UpstreamHandler {
           queueMicrotask(this.#flush);
           return true;
         }
+        this.#writePendingHead();
         const ok = (this.#exchange.res as ServerResponse).write(held);
         if (!ok) this.#exchange.res.once("drain", this.#onDrain);
         return ok;
@@ -161,8 +175,19 @@ export class ProxyAttempt implements UpstreamHandler {
       case "stream": {
         const held = this.#held;
         this.#held = undefined;
-        if (held === undefined) this.#exchange.res.end();
-        else (this.#exchange.res as ServerResponse).end(held);
+        const res = this.#exchange.res as ServerResponse;
+        const raw = this.#pendingHead;
+        if (raw !== undefined) {
+          this.#pendingHead = undefined;
+          const added = this.#exchange.responseHeaders;
+          const headers = responseHeaderList(raw, added);
+          if (!writeDirectResponse(res, this.#status, headers, added, held)) {
+            res.writeHead(this.#status, headers);
+            if (held === undefined) res.end();
+            else res.end(held);
+          }
+        } else if (held === undefined) res.end();
+        else res.end(held);
         this.#finish({ kind: "sent", status: this.#status });
         return;
       }
@@ -185,6 +210,7 @@ export class ProxyAttempt implements UpstreamHandler {
   onError(error: Error): void {
     if (this.#mode === "stream") {
       // Headers are out: the only honest signal left to the client is a broken response.
+      this.#writePendingHead();
       this.#exchange.res.destroy(error);
       this.#finish({ kind: "sent", status: this.#status, error });
       return;
