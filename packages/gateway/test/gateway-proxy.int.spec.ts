@@ -313,6 +313,41 @@ describe("streaming", () => {
     await new Promise((resolve) => ws.once("close", resolve));
   });
 
+  it("streams large responses byte for byte to fast clients while a stalled one holds its response", async () => {
+    await start({
+      upstreams: { a: { urls: [a.url] } },
+      routes: [{ id: "r", match: { path: { prefix: "/" } }, upstream: "a" }],
+    });
+    const expected = (total: number): Buffer => {
+      const out = Buffer.allocUnsafe(total);
+      for (let i = 0; i < total; i++) out[i] = (i * 7 + total) % 251;
+      return out;
+    };
+    const collect = async (body: AsyncIterable<unknown>): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    // The slow client reads nothing until the others are done: the kernel's buffers to it fill,
+    // the gateway holds what it could not write and pauses that upstream, while the other
+    // responses' reads go on through the same upstream connection pool.
+    const slowSize = 24_000_013;
+    const slow = await request(`${gateway!.url}/bytes/${slowSize}`, { dispatcher: client });
+    const sizes = [1_500_007, 2_250_011, 777, 3_000_001];
+    const bodies = await Promise.all(
+      sizes.map(async (total) =>
+        collect((await request(`${gateway!.url}/bytes/${total}`, { dispatcher: client })).body),
+      ),
+    );
+    bodies.forEach((body, i) => {
+      expect(body.length).toBe(sizes[i]);
+      expect(body.equals(expected(sizes[i]!))).toBe(true);
+    });
+    const slowBody = await collect(slow.body);
+    expect(slowBody.length).toBe(slowSize);
+    expect(slowBody.equals(expected(slowSize))).toBe(true);
+  });
+
   it("refuses a body over the route's limit with 413", async () => {
     await start({
       upstreams: { a: { urls: [a.url] } },

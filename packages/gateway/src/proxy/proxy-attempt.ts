@@ -69,7 +69,7 @@ export class ProxyAttempt implements UpstreamHandler {
     this.#writePendingHead();
     const res = this.#exchange.res as ServerResponse;
     // Back-pressure catches up at the next chunk: it finds the client's buffer full and pauses.
-    if (!res.write(held)) res.once("drain", this.#onDrain);
+    if (!res.write(Buffer.from(held))) res.once("drain", this.#onDrain);
   };
   readonly #onDrain = (): void => {
     this.#resume?.();
@@ -148,7 +148,7 @@ export class ProxyAttempt implements UpstreamHandler {
           return true;
         }
         this.#writePendingHead();
-        const ok = (this.#exchange.res as ServerResponse).write(held);
+        const ok = (this.#exchange.res as ServerResponse).write(Buffer.from(held));
         if (!ok) this.#exchange.res.once("drain", this.#onDrain);
         return ok;
       }
@@ -163,7 +163,7 @@ export class ProxyAttempt implements UpstreamHandler {
           );
           return false;
         }
-        this.#chunks!.push(chunk);
+        this.#chunks!.push(Buffer.from(chunk));
         return true;
       default:
         return true;
@@ -184,10 +184,10 @@ export class ProxyAttempt implements UpstreamHandler {
           if (!writeDirectResponse(res, this.#status, headers, added, held)) {
             res.writeHead(this.#status, headers);
             if (held === undefined) res.end();
-            else res.end(held);
+            else res.end(Buffer.from(held));
           }
         } else if (held === undefined) res.end();
-        else res.end(held);
+        else res.end(Buffer.from(held));
         this.#finish({ kind: "sent", status: this.#status });
         return;
       }

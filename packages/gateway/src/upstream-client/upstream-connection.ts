@@ -45,6 +45,7 @@ export class UpstreamConnection {
   #sentBytes = false;
   #dead = false;
   #upgrade: { status: number; headers: string[] } | undefined;
+  readonly #readBuffer: Buffer | undefined;
   readonly #resume = (): void => {
     if (this.#handler !== undefined && this.headersDeadline === 0) {
       this.bodyDeadline = performance.now() + this.#bodyTimeout;
@@ -55,16 +56,21 @@ export class UpstreamConnection {
     this.#fail(error);
   };
 
-  constructor(socket: Socket, owner: ConnectionOwner) {
+  /**
+   * `readBuffer`: the buffer the socket was connected to read into (`onread`), whose reads come
+   * through {@link onRead}; without it, reads come as `data` events.
+   */
+  constructor(socket: Socket, owner: ConnectionOwner, readBuffer?: Buffer) {
     this.socket = socket;
     this.#owner = owner;
+    this.#readBuffer = readBuffer;
     this.#parser = new ResponseParser({
       onHead: (status, headers, keepAlive) => this.#onHead(status, headers, keepAlive),
       onBody: (chunk) => this.#onBody(chunk),
       onEnd: (rest) => this.#onEnd(rest),
     });
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    if (readBuffer === undefined) socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", (error: Error) => this.#onClose(error));
     socket.on("close", () => this.#onClose(undefined));
   }
@@ -172,6 +178,12 @@ export class UpstreamConnection {
       this.#body = undefined;
       this.#requestDone = true;
     });
+  }
+
+  /** `bytes` were read into the connection's read buffer (a paused body stops reading in `#pause`). */
+  onRead(bytes: number): boolean {
+    this.#onData(this.#readBuffer!.subarray(0, bytes));
+    return true;
   }
 
   #onData(chunk: Buffer): void {

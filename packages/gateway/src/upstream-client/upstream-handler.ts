@@ -10,7 +10,11 @@ export interface UpstreamHandler {
   onConnect(abort: (error: Error) => void): void;
   /** The final response head. Return false to pause the body until `resume` is called. */
   onHeaders(status: number, headers: string[], resume: () => void): boolean;
-  /** A body chunk (a view into the socket's buffer). Return false to pause reading. */
+  /**
+   * A body chunk: a view into a read buffer that the next read from any upstream socket may
+   * overwrite. A handler that keeps it past this turn's microtasks, or writes it to a stream
+   * (which may queue it), copies it first. Return false to pause reading.
+   */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
   onError(error: Error): void;

@@ -31,6 +31,7 @@ export class UpstreamPool implements ConnectionOwner {
   readonly #origins = new Map<string, Origin>();
   readonly #active = new Set<UpstreamConnection>();
   readonly #keepAliveTimeoutMs: number;
+  readonly #readBuffer = Buffer.allocUnsafe(64 * 1024);
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
@@ -60,10 +61,12 @@ export class UpstreamPool implements ConnectionOwner {
       }
       this.#origins.set(options.origin, origin);
     }
-    let connection = origin.idle.pop();
+    // An upgrade hands its socket over as a stream: it gets a connection of its own that reads
+    // through the stream interface rather than into the pool's shared read buffer.
+    let connection = options.upgrade === undefined ? origin.idle.pop() : this.#connect(origin, true);
     // Skip connections that closed while idle.
     while (connection?.dead === true) connection = origin.idle.pop();
-    connection ??= this.#connect(origin);
+    connection ??= this.#connect(origin, false);
     this.#active.add(connection);
     connection.start(options, handler, performance.now());
   }
@@ -101,7 +104,7 @@ export class UpstreamPool implements ConnectionOwner {
       );
       return;
     }
-    const connection = this.#connect(origin);
+    const connection = this.#connect(origin, options.upgrade !== undefined);
     this.#active.add(connection);
     connection.start(options, handler, performance.now());
   }
@@ -114,7 +117,8 @@ export class UpstreamPool implements ConnectionOwner {
     for (const o of this.#origins.values()) for (const c of o.idle.splice(0)) c.destroy();
   }
 
-  #connect(origin: Origin): UpstreamConnection {
+  #connect(origin: Origin, asStream: boolean): UpstreamConnection {
+    let connection: UpstreamConnection | undefined;
     const socket = origin.tls
       ? connectTls({
           host: origin.host,
@@ -122,8 +126,20 @@ export class UpstreamPool implements ConnectionOwner {
           servername: origin.servername,
           ALPNProtocols: ["http/1.1"],
         })
-      : connectTcp({ host: origin.host, port: origin.port });
-    const connection = new UpstreamConnection(socket, this);
+      : asStream
+        ? connectTcp({ host: origin.host, port: origin.port })
+        : // Reads land in one buffer shared by the pool's plain connections, handed to the
+          // connection's parser in the read's own callback: no buffer allocated per read and no
+          // readable-stream machinery (https://nodejs.org/api/net.html#socketconnectoptions-connectlistener).
+          connectTcp({
+            host: origin.host,
+            port: origin.port,
+            onread: {
+              buffer: this.#readBuffer,
+              callback: (bytes: number) => connection!.onRead(bytes),
+            },
+          });
+    connection = new UpstreamConnection(socket, this, origin.tls || asStream ? undefined : this.#readBuffer);
     connectionOrigins.set(connection, origin);
     return connection;
   }
