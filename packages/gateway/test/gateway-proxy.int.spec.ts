@@ -388,8 +388,14 @@ function untilClosed(port: number, bytes: string): Promise<string> {
   });
 }
 
-/** The responses in a raw HTTP/1.1 answer, in order, bodies framed by Content-Length (or none). */
-function responses(raw: string): { status: number; headers: Map<string, string>; body: string }[] {
+/**
+ * The responses in a raw HTTP/1.1 answer, in order, bodies framed by Content-Length (or none);
+ * `headAnswers` are the indexes of the answers to HEAD requests, which have no body.
+ */
+function responses(
+  raw: string,
+  headAnswers: readonly number[] = [],
+): { status: number; headers: Map<string, string>; body: string }[] {
   const out: { status: number; headers: Map<string, string>; body: string }[] = [];
   let pos = 0;
   while (pos < raw.length) {
@@ -404,7 +410,7 @@ function responses(raw: string): { status: number; headers: Map<string, string>;
       headers.set(name, line.slice(colon + 1).trim());
     }
     const length = Number(headers.get("content-length") ?? 0);
-    const hasBody = !/ (204|304) /.test(statusLine!) && out.length !== 2;
+    const hasBody = !/ (204|304) /.test(statusLine!) && !headAnswers.includes(out.length);
     const body = hasBody ? raw.slice(end + 4, end + 4 + length) : "";
     out.push({ status: Number(statusLine!.split(" ")[1]), headers, body });
     pos = end + 4 + body.length;
@@ -426,7 +432,7 @@ describe("response writing", () => {
         "GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n" +
         "HEAD /echo/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );
-    const [first, second, third, ...rest] = responses(raw);
+    const [first, second, third, ...rest] = responses(raw, [2]);
     expect(rest).toEqual([]);
     // The upstream sent this body chunked; the gateway had it whole and sends its length.
     expect(first!.status).toBe(200);
@@ -443,6 +449,33 @@ describe("response writing", () => {
     expect(third!.status).toBe(200);
     expect(third!.headers.get("connection")).toBe("close");
     expect(third!.body).toBe("");
+  });
+
+  it("answers HEAD without a body and keeps the connection usable for the next request", async () => {
+    await start({
+      upstreams: { a: { urls: [a.url] } },
+      routes: [{ id: "r", match: { path: { prefix: "/" } }, upstream: "a" }],
+    });
+    const port = Number(new URL(gateway!.url).port);
+    // One connection, one request after the other: a body after the HEAD head would be read as
+    // the start of the second response.
+    const socket = connect(port, "127.0.0.1");
+    let received = "";
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1");
+    });
+    const ended = new Promise((resolve) => socket.once("end", resolve));
+    socket.write("HEAD /echo/head HTTP/1.1\r\nHost: a\r\n\r\n");
+    await new Promise<void>((resolve) => socket.once("data", () => resolve()));
+    socket.write("GET /echo/after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    await ended;
+    socket.destroy();
+    const [head, get, ...rest] = responses(received, [0]);
+    expect(rest).toEqual([]);
+    expect(head!.status).toBe(200);
+    expect(head!.body).toBe("");
+    expect(get!.status).toBe(200);
+    expect(JSON.parse(get!.body)).toMatchObject({ method: "GET", url: "/echo/after" });
   });
 
   it("closes after answering an HTTP/1.0 request that did not ask to keep the connection", async () => {
