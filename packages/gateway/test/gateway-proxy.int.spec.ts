@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { GatewayConfigInput } from "../src/config/gateway-config.js";
 import { type Gateway, startGateway } from "../src/server/gateway.js";
+import { untilClosed } from "./fixtures/raw-http.js";
 import { type UpstreamProcess, Upstreams } from "./fixtures/upstreams.js";
 
 const upstreams = new Upstreams();
@@ -373,20 +374,6 @@ describe("streaming", () => {
     expect(await a.requests()).toBe(before);
   });
 });
-
-/** Writes `bytes` on a fresh connection; resolves with all the server sent once it closed the connection. */
-function untilClosed(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let received = "";
-    socket.on("data", (chunk: Buffer) => {
-      received += chunk.toString("latin1");
-    });
-    socket.on("end", () => resolve(received));
-    socket.on("error", reject);
-    socket.write(bytes);
-  });
-}
 
 /**
  * The responses in a raw HTTP/1.1 answer, in order, bodies framed by Content-Length (or none);

@@ -177,17 +177,17 @@ export class ProxyAttempt implements UpstreamHandler {
         this.#held = undefined;
         const res = this.#exchange.res as ServerResponse;
         const raw = this.#pendingHead;
-        if (raw !== undefined) {
+        const added = this.#exchange.responseHeaders;
+        if (
+          raw !== undefined &&
+          writeDirectResponse(res, this.#status, responseHeaderList(raw, added), added, held)
+        ) {
           this.#pendingHead = undefined;
-          const added = this.#exchange.responseHeaders;
-          const headers = responseHeaderList(raw, added);
-          if (!writeDirectResponse(res, this.#status, headers, added, held)) {
-            res.writeHead(this.#status, headers);
-            if (held === undefined) res.end();
-            else res.end(Buffer.from(held));
-          }
-        } else if (held === undefined) res.end();
-        else res.end(Buffer.from(held));
+        } else {
+          this.#writePendingHead();
+          if (held === undefined) res.end();
+          else res.end(Buffer.from(held));
+        }
         this.#finish({ kind: "sent", status: this.#status });
         return;
       }
