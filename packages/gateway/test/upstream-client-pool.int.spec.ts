@@ -305,6 +305,18 @@ describe("keep-alive", () => {
     expect(pool.connections).toBe(4);
   });
 
+  it("a kept-alive connection the upstream closes while idle is dropped, and the next request opens a fresh one", async () => {
+    const server = await httpServer((_req, res) => res.end("ok"));
+    const pool = newPool();
+    expect((await send(pool, { origin: server.origin }).done).text).toBe("ok");
+    expect(pool.connections).toBe(1);
+    server.sockets[0]!.destroy();
+    await waitFor(() => pool.connections === 0, "the pool to drop the closed connection");
+    expect((await send(pool, { origin: server.origin }).done).text).toBe("ok");
+    expect(pool.connections).toBe(1);
+    expect(server.sockets).toHaveLength(2);
+  });
+
   it("a Connection: close response's connection is not reused", async () => {
     const server = await httpServer((_req, res) => {
       res.setHeader("connection", "close");
