@@ -2,6 +2,7 @@ import { connect, type Socket } from "node:net";
 import type { ExchangeResult } from "../client/http-exchange.js";
 import { ResponseTooLargeError } from "../client/http-exchange.js";
 import type { OutboundCall } from "../client/outbound-call.js";
+import { CallTable } from "./call-table.js";
 import { FrameWriter } from "./frame-writer.js";
 import {
   controlFrame,
@@ -84,7 +85,7 @@ export class WireConnection implements FrameSink {
   readonly #socket: Socket;
   readonly #reader: FrameReader;
   readonly #options: WireConnectionOptions;
-  readonly #pending = new Map<number, PendingCall>();
+  readonly #pending = new CallTable<PendingCall>();
   #nextId = 1;
   #upgraded = false;
   #handshake: Buffer | undefined = undefined;
@@ -150,7 +151,9 @@ export class WireConnection implements FrameSink {
     signal: AbortSignal | undefined,
   ): Promise<ExchangeResult> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const id = this.#nextId;
+    let id = this.#nextId;
+    // Only after 2^32 calls can an id come round while its call is still waiting.
+    while (this.#pending.has(id)) id = id === maxCallId ? 1 : id + 1;
     this.#nextId = id === maxCallId ? 1 : id + 1;
     const call = new PendingCall(this, id, signal);
     if (this.#pending.size === 0) this.#socket.ref();
@@ -264,7 +267,7 @@ export class WireConnection implements FrameSink {
       this.#upgraded || error instanceof WireUnavailableError
         ? error
         : new WireUnavailableError(`could not open a wire connection: ${error.message}`, false, error);
-    const calls = [...this.#pending.values()];
+    const calls = this.#pending.values();
     this.#pending.clear();
     for (const call of calls) {
       call.done();

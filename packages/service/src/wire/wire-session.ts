@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { Logger } from "@flotilla/observability";
+import { CallTable } from "./call-table.js";
 import { FrameWriter } from "./frame-writer.js";
 import { controlFrame, encodeFrame, FrameKind, FrameReader, type FrameSink } from "./wire-frame.js";
 
@@ -53,7 +54,7 @@ export class WireSession implements FrameSink {
   readonly #handler: WireHandler;
   readonly #reader: FrameReader;
   readonly #options: WireSessionOptions;
-  readonly #inFlight = new Map<number, AbortController>();
+  readonly #inFlight = new CallTable<AbortController>();
   readonly #writer: FrameWriter;
   #goneAway = false;
   /** The client ended its side: end ours once the calls in flight are answered. */
