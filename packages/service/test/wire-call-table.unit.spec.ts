@@ -1,17 +1,6 @@
+import { seededRandom } from "@flotilla/registry";
 import { describe, expect, it } from "vitest";
 import { CallTable } from "../src/wire/call-table.js";
-
-/** A small deterministic generator (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("CallTable", () => {
   it("stores, finds, replaces and deletes by id", () => {
@@ -47,7 +36,7 @@ describe("CallTable", () => {
   });
 
   it("agrees with a Map over a long random run of calls starting and ending, across growth", () => {
-    const next = random(7);
+    const next = seededRandom(7);
     const table = new CallTable<number>(2);
     const reference = new Map<number, number>();
     let id = 0xffff_ff00; // wraps past 2^32 during the run, as call ids do

@@ -45,22 +45,12 @@ export class CallTable<T> {
   /** Stores `value` under `id`, replacing what was there. */
   set(id: number, value: T): void {
     if ((this.#size + 1) * 2 > this.#keys.length) this.#grow();
-    const key = id + 1;
-    const keys = this.#keys;
-    const mask = this.#mask;
-    let i = id & mask;
-    for (;;) {
-      const k = keys[i]!;
-      if (k === key) {
-        this.#values[i] = value;
-        return;
-      }
-      if (k === 0) break;
-      i = (i + 1) & mask;
+    const i = this.#slot(id);
+    if (this.#keys[i] === 0) {
+      this.#keys[i] = id + 1;
+      this.#size++;
     }
-    keys[i] = key;
     this.#values[i] = value;
-    this.#size++;
   }
 
   /** Removes `id`; returns what it held. */
@@ -106,15 +96,21 @@ export class CallTable<T> {
     this.#size = 0;
   }
 
+  /** Where `id` is, or -1. */
   #find(id: number): number {
+    const i = this.#slot(id);
+    return this.#keys[i] === 0 ? -1 : i;
+  }
+
+  /** The slot holding `id`, or the empty slot that ends its probe run. */
+  #slot(id: number): number {
     const key = id + 1;
     const keys = this.#keys;
     const mask = this.#mask;
     let i = id & mask;
     for (;;) {
       const k = keys[i]!;
-      if (k === key) return i;
-      if (k === 0) return -1;
+      if (k === key || k === 0) return i;
       i = (i + 1) & mask;
     }
   }
