@@ -171,7 +171,7 @@ export class WireConnection implements FrameSink {
 
   /** Gives up on `call`: rejects it with its signal's reason and tells the server. */
   cancel(call: PendingCall): void {
-    if (!this.#settle(call.id)) return;
+    if (this.#settle(call.id) === undefined) return;
     call.reject(call.signal?.reason);
     if (!this.#socket.destroyed) this.#writer.write(controlFrame(FrameKind.Cancel, call.id));
   }
@@ -191,8 +191,8 @@ export class WireConnection implements FrameSink {
       this.malformed(`a frame of kind ${kind} from the server`);
       return;
     }
-    const call = this.#pending.get(id);
-    if (call === undefined || !this.#settle(id)) return;
+    const call = this.#settle(id);
+    if (call === undefined) return;
     let parsed: { s?: unknown; h?: Record<string, string> };
     try {
       parsed = JSON.parse(head) as typeof parsed;
@@ -220,8 +220,8 @@ export class WireConnection implements FrameSink {
       this.malformed(`an oversize frame of kind ${kind}`);
       return;
     }
-    const call = this.#pending.get(id);
-    if (call === undefined || !this.#settle(id)) return;
+    const call = this.#settle(id);
+    if (call === undefined) return;
     call.reject(new ResponseTooLargeError(this.#options.maxFrameBytes));
   }
 
@@ -275,16 +275,16 @@ export class WireConnection implements FrameSink {
     }
   }
 
-  #settle(id: number): boolean {
-    const call = this.#pending.get(id);
-    if (call === undefined) return false;
-    this.#pending.delete(id);
+  /** Takes `id`'s call off the pending ones; `undefined` when it was not pending. */
+  #settle(id: number): PendingCall | undefined {
+    const call = this.#pending.delete(id);
+    if (call === undefined) return undefined;
     call.done();
     if (this.#pending.size === 0) {
       if (this.#retired) this.#socket.end();
       else this.#socket.unref();
     }
-    return true;
+    return call;
   }
 
   #retire(): void {
